@@ -1,0 +1,3 @@
+from credproc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,247 @@
+"""The command line: process mode (what AWS SDKs run) and the commands people type.
+
+`main` answers from the store before importing anything heavy; everything else is imported
+only on the slower paths. This is the one place that turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from credproc import fastpath, paths
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from credproc.store import Login
+
+DEFAULT_TIMEOUT = 55.0  # seconds one command may spend on the network and on the lock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    registry = _fast_registry(args)
+    if registry is not None:
+        answer = fastpath.cached_answer(paths.data_dir(), registry)
+        if answer is not None:
+            sys.stdout.write(answer)
+            sys.stdout.flush()
+            return 0
+    return _main(args)
+
+
+def _fast_registry(args: list[str]) -> str | None:
+    if len(args) == 2 and args[0] == "--registry":
+        return args[1]
+    if len(args) == 1 and args[0].startswith("--registry="):
+        return args[0][len("--registry=") :]
+    return None
+
+
+def _main(args: list[str]) -> int:
+    import logging
+
+    from credproc.errors import CredprocError, ExitCode
+
+    log = logging.getLogger("credproc")
+    verbose = False
+    try:
+        options = _parser().parse_args(args)
+        verbose = bool(options.verbose)
+        _configure_logging(verbose)
+        return int(options.handler(options))
+    except CredprocError as exc:
+        _configure_logging(verbose)
+        log.debug("failed", exc_info=True)
+        log.error("%s", exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nquilt-credproc: interrupted\n")
+        return 130
+    except Exception as exc:
+        _configure_logging(verbose)
+        log.debug("unexpected failure", exc_info=True)
+        log.error("internal error (%s); run again with --verbose for details", type(exc).__name__)
+        return int(ExitCode.FAILURE)
+
+
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if verbose:
+        fmt = "quilt-credproc: %(asctime)s %(name)s %(levelname)s %(message)s"
+    else:
+        fmt = "quilt-credproc: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        logging.getLogger("credproc").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from credproc import __version__
+    from credproc.errors import UsageError
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(f"{message} (see {self.prog} --help)")
+
+    common = Parser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="log each step (URLs, status codes, timing, lock waits) to stderr; never secrets",
+    )
+    parser = Parser(
+        prog="quilt-credproc",
+        description="Give every AWS tool a Quilt catalog's permissions.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.set_defaults(handler=_process_mode, verbose=False)
+    parser.add_argument("--version", action="version", version=f"quilt-credproc {__version__}")
+    parser.add_argument(
+        "--registry", metavar="URL",
+        help="process mode: print credentials for this registry as credential_process JSON",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    setup = commands.add_parser(
+        "setup", parents=[common], help="log in to a catalog and write an AWS profile",
+        description="Log in to a Quilt catalog and point an AWS profile at quilt-credproc.",
+        epilog=_SETUP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    setup.set_defaults(handler=_setup)
+    where = setup.add_mutually_exclusive_group()
+    where.add_argument("--catalog", metavar="URL", help="the catalog's web address")
+    where.add_argument("--registry", metavar="URL", help="the registry (API) address instead")
+    setup.add_argument("--profile", default="quilt", help="AWS profile to write (default: quilt)")
+    setup.add_argument(
+        "--no-browser", dest="open_browser", action="store_false",
+        help="only print the code page's URL, do not open a browser",
+    )
+    return parser
+
+
+def _process_mode(options: argparse.Namespace) -> int:
+    from credproc import process, urls
+    from credproc.errors import UsageError
+    from credproc.store import Store
+
+    if not options.registry:
+        raise UsageError(
+            "nothing to do: AWS tools run `quilt-credproc --registry URL`; "
+            "people run `quilt-credproc setup --catalog URL` (see --help)"
+        )
+    registry = urls.registry(options.registry)
+    client = _client()
+    creds = process.credentials_for(
+        registry, Store(paths.data_dir()), client, lambda login: _fix_command(registry, login)
+    )
+    sys.stdout.write(creds.process_answer() + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _setup(options: argparse.Namespace) -> int:
+    from credproc import awsconfig, login
+    from credproc.store import Store
+
+    request = login.SetupRequest(
+        profile=options.profile,
+        catalog=options.catalog,
+        registry=options.registry,
+        open_browser=options.open_browser,
+    )
+    config = awsconfig.config_path()
+    store = Store(paths.data_dir())
+    target = login.resolve_target(request, _client(), store, config, os.environ)
+    settings = login.profile_settings(login.helper_command(), target)
+    awsconfig.check_editable(config, request.profile, settings)
+    _say(f"To log in, open {target.code_url} , sign in, and copy the code it shows.")
+    if request.open_browser:
+        login.default_opener(target.code_url)
+    code = login.read_code(login.default_prompt)
+    client = _client()  # the time spent at the prompt does not count against the network
+    new_login = login.exchange_code(target, code, client)
+    login.save_login(new_login, store, client)
+    awsconfig.set_profile(config, request.profile, settings, keep_existing=("region",))
+    aws = "aws" if request.profile == "default" else f"aws --profile {request.profile}"
+    _say(
+        f"Logged in to {target.catalog or target.registry}. Profile {request.profile!r} "
+        f"in {config} now gets its credentials from quilt-credproc.\nTry: {aws} s3 ls"
+    )
+    return 0
+
+
+def _client() -> object:
+    from credproc.errors import UsageError
+    from credproc.registry import Client, Deadline
+
+    raw = os.environ.get("QUILT_CREDPROC_TIMEOUT", "")
+    try:
+        seconds = float(raw) if raw else DEFAULT_TIMEOUT
+    except ValueError:
+        raise UsageError(f"QUILT_CREDPROC_TIMEOUT must be a number of seconds, not {raw!r}")
+    return Client(Deadline(seconds))
+
+
+def _fix_command(registry: str, login: Login | None) -> str:
+    """The exact setup command that logs this registry in again."""
+    from credproc import awsconfig
+    from credproc.errors import CredprocError
+    from credproc.login import registry_in_command
+
+    try:
+        profiles = [
+            p.name
+            for p in awsconfig.read_profiles(awsconfig.config_path())
+            if registry_in_command(p.settings.get("credential_process", "")) == registry
+        ]
+    except CredprocError:
+        profiles = []
+    words = ["quilt-credproc setup"]
+    if len(profiles) == 1:
+        words.append(f"--profile {profiles[0]}")
+    if login is not None and login.catalog:
+        words.append(f"--catalog {login.catalog}")
+    else:
+        words.append(f"--registry {registry}")
+    return " ".join(words)
+
+
+def _say(text: str) -> None:
+    """Talk to the person at the terminal: stdout is reserved for credentials."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+_EPILOG = """\
+examples:
+  quilt-credproc setup --catalog https://catalog.example.com
+      log in once; writes profile "quilt" to ~/.aws/config
+  aws --profile quilt s3 ls
+      any AWS tool now runs quilt-credproc as its credential_process
+  quilt-credproc --registry https://registry.example.com
+      what the AWS tools run: prints one credentials JSON object
+
+exit codes: 0 ok, 1 failure, 2 usage, 3 login required (run the setup command shown)
+"""
+
+_SETUP_EPILOG = """\
+examples:
+  quilt-credproc setup --catalog https://catalog.example.com
+  quilt-credproc setup --catalog https://catalog.example.com --profile work --no-browser
+  echo "$CODE" | quilt-credproc setup --catalog https://catalog.example.com
+
+The code is read without echo from a terminal, or as one line from standard input.
+"""

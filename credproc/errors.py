@@ -1,0 +1,78 @@
+"""Every failure quilt-credproc reports, and the exit code each one ends with."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    LOGIN_REQUIRED = 3
+
+
+class CredprocError(Exception):
+    """Base of every error the CLI turns into one stderr line and an exit code.
+
+    The message must never hold a secret: it is printed as it is.
+    """
+
+    exit_code = ExitCode.FAILURE
+
+
+class UsageError(CredprocError, ValueError):
+    exit_code = ExitCode.USAGE
+
+
+class InvalidURLError(UsageError):
+    """A catalog or registry URL that is malformed or not allowed (plain http, file://)."""
+
+
+class LoginRequiredError(CredprocError):
+    """No usable login: nothing stored, or the registry rejected the refresh token."""
+
+    exit_code = ExitCode.LOGIN_REQUIRED
+
+    def __init__(self, reason: str, fix_command: str) -> None:
+        super().__init__(f"{reason}; run: {fix_command}")
+        self.reason = reason
+        self.fix_command = fix_command
+
+
+class ServerError(CredprocError, OSError):
+    """A catalog or registry answered badly, or not at all."""
+
+    def __init__(self, endpoint: str, problem: str) -> None:
+        super().__init__(f"{endpoint}: {problem}")
+        self.endpoint = endpoint
+        self.problem = problem
+
+
+class NotACatalogError(ServerError):
+    """The catalog URL does not serve a Quilt config.json."""
+
+
+class StaleAccessTokenError(ServerError):
+    """get_credentials answered 401: the access token is no longer accepted."""
+
+
+class TokenRejectedError(ServerError):
+    """/api/token answered 401: the refresh token (or code) is dead."""
+
+
+class StoreError(CredprocError, OSError):
+    """The local login store cannot be read or written."""
+
+
+class LockTimeoutError(CredprocError, TimeoutError):
+    def __init__(self, lock_path: str, seconds: float) -> None:
+        super().__init__(
+            f"another quilt-credproc process held the lock {lock_path} for more than "
+            f"{seconds:g} s"
+        )
+        self.lock_path = lock_path
+
+
+class AwsConfigError(CredprocError):
+    """The AWS config file cannot be read, understood or written safely."""

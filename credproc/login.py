@@ -1,0 +1,189 @@
+"""`setup`: log in to a catalog in the browser, store the login, and point a profile at it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shlex
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from credproc import awsconfig, urls
+from credproc.errors import CredprocError, LoginRequiredError, TokenRejectedError, UsageError
+from credproc.registry import Client
+from credproc.store import Credentials, Login, Store
+
+log = logging.getLogger(__name__)
+
+PROMPT = "Enter the code from the webpage: "
+
+
+@dataclasses.dataclass(frozen=True)
+class SetupRequest:
+    profile: str = "quilt"
+    catalog: str | None = None
+    registry: str | None = None
+    open_browser: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where the user logs in: the code page, and the registry that takes the code."""
+
+    registry: str
+    catalog: str | None
+    region: str | None
+    code_url: str
+
+
+def registry_of_profile(config: Path, profile: str) -> str | None:
+    """The registry a profile's credential_process line names, if it runs this helper."""
+    found = awsconfig.get_profile(config, profile)
+    return registry_in_command(found.settings.get("credential_process", "")) if found else None
+
+
+def registry_in_command(command: str) -> str | None:
+    """`https://r` from `"/x/quilt-credproc" --registry https://r`; None for other helpers."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if not any("credproc" in os.path.basename(word) for word in words[:3]):
+        return None
+    for word, after in zip(words, words[1:]):
+        if word == "--registry":
+            return after
+    for word in words:
+        if word.startswith("--registry="):
+            return word.partition("=")[2]
+    return None
+
+
+def resolve_target(
+    request: SetupRequest,
+    client: Client,
+    store: Store,
+    config: Path,
+    environ: Mapping[str, str],
+) -> Target:
+    catalog = request.catalog or environ.get("QUILT_CATALOG_URL") or None
+    registry = request.registry
+    if catalog is None and registry is None:
+        registry = registry_of_profile(config, request.profile)
+        remembered = _stored(store, registry) if registry else None
+        catalog = remembered.catalog if remembered else None
+        if catalog is None:
+            raise UsageError(
+                f"no catalog to log in to for profile {request.profile!r}; pass "
+                "--catalog https://your-catalog.example.com (or set QUILT_CATALOG_URL)"
+            )
+    if catalog is not None:
+        catalog = urls.catalog(catalog)
+        config_json = client.catalog_config(catalog)
+        registry = urls.registry(config_json.registry)
+        return Target(registry, catalog, config_json.region, f"{catalog}/code")
+    assert registry is not None
+    registry = urls.registry(registry)
+    remembered = _stored(store, registry)
+    region = remembered.region if remembered else None
+    return Target(registry, None, region, f"{registry}/login")
+
+
+def exchange_code(target: Target, code: str, client: Client) -> Login:
+    """Trade the code for tokens, and prove the login by fetching credentials once."""
+    code = code.strip()
+    if not code:
+        raise UsageError("no code was entered; nothing was changed")
+    try:
+        tokens = client.refresh(target.registry, code)
+    except TokenRejectedError as exc:
+        raise LoginRequiredError(
+            "the registry did not accept that code (each code works once)",
+            f"open {target.code_url} for a new code and run setup again",
+        ) from exc
+    creds: Credentials = client.credentials(target.registry, tokens.access_token)
+    return Login(
+        registry=target.registry,
+        catalog=target.catalog,
+        region=target.region,
+        refresh_token=tokens.refresh_token,
+        access_token=tokens.access_token,
+        access_expires_at=tokens.expires_at,
+        credentials=creds,
+    )
+
+
+def save_login(login: Login, store: Store, client: Client) -> None:
+    with store.lock(login.registry, timeout=client.deadline.remaining()):
+        store.save(login)
+
+
+def profile_settings(helper: str, target: Target) -> dict[str, str]:
+    """What setup writes into the profile; an existing region is kept."""
+    settings = {"credential_process": f"{helper} --registry {target.registry}"}
+    if target.region:
+        settings["region"] = target.region
+    return settings
+
+
+def helper_command(argv0: str | None = None) -> str:
+    """How the AWS config should start this helper: by absolute path, quoted if need be."""
+    script = os.path.abspath(argv0 if argv0 is not None else sys.argv[0])
+    if os.path.basename(script).startswith("quilt-credproc") and os.access(script, os.X_OK):
+        return _quote(script)
+    return f"{_quote(sys.executable)} -m credproc"
+
+
+def _quote(path: str) -> str:
+    return f'"{path}"' if any(c.isspace() for c in path) else path
+
+
+def read_code(prompt: Callable[[str], str]) -> str:
+    try:
+        return prompt(PROMPT)
+    except EOFError as exc:
+        raise UsageError("no code was entered; nothing was changed") from exc
+
+
+def default_prompt(text: str) -> str:
+    """Ask on the terminal without echo; from a pipe, read one line."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(text, stream=sys.stderr)
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise EOFError
+    return line
+
+
+def default_opener(url: str) -> None:
+    """Open the browser in the background; never block, never take over the terminal."""
+    has_display = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not has_display:
+        log.info("no display found; not opening a browser")
+        return
+
+    def run() -> None:
+        import webbrowser
+
+        try:
+            webbrowser.open(url, new=2)
+        except Exception as exc:  # a broken browser setting must not stop the login
+            log.info("could not open a browser: %s", type(exc).__name__)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _stored(store: Store, registry: str | None) -> Login | None:
+    if registry is None:
+        return None
+    try:
+        return store.load(urls.registry(registry))
+    except CredprocError:
+        return None

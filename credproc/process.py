@@ -1,0 +1,109 @@
+"""Process mode: hand an AWS SDK credentials for one registry, refreshing them when due."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+from credproc import fastpath
+from credproc.errors import (
+    CredprocError,
+    LoginRequiredError,
+    StaleAccessTokenError,
+    TokenRejectedError,
+)
+from credproc.registry import Client
+from credproc.store import Credentials, DamagedStoreError, Login, Store
+
+log = logging.getLogger(__name__)
+
+# quilt3 refreshes the access token when less than this is left of it.
+ACCESS_TOKEN_MARGIN = 60
+# Stored credentials are still handed out during a registry outage while they have this left.
+FALLBACK_MARGIN = 5
+
+
+def credentials_for(
+    registry: str,
+    store: Store,
+    client: Client,
+    fix_command: Callable[[Login | None], str],
+    clock: Callable[[], float] = time.time,
+) -> Credentials:
+    """Stored credentials while fresh, else new ones from the registry, under the lock."""
+    login = _load(store, registry, fix_command)
+    if _fresh(login, clock()):
+        return login.credentials  # type: ignore[union-attr]
+    try:
+        with store.lock(registry, timeout=client.deadline.remaining()):
+            # Another process may have refreshed while this one waited for the lock.
+            login = _load(store, registry, fix_command)
+            if login is None or not login.logged_in:
+                raise LoginRequiredError("not logged in to " + registry, fix_command(login))
+            if _fresh(login, clock()):
+                log.debug("another process refreshed the credentials")
+                return login.credentials  # type: ignore[return-value]
+            return _refresh(login, store, client, clock)
+    except TokenRejectedError as exc:
+        fix = fix_command(login)
+        failure: CredprocError = LoginRequiredError("the registry no longer accepts this login", fix)
+        failure.__cause__ = exc
+    except CredprocError as exc:
+        failure = exc
+    stored = login.credentials if login else None
+    if stored is not None and stored.expiration - clock() > FALLBACK_MARGIN:
+        log.warning(
+            "%s; using the stored credentials, which expire at %s",
+            failure,
+            stored.expiration_rfc3339,
+        )
+        return stored
+    raise failure
+
+
+def _refresh(login: Login, store: Store, client: Client, clock: Callable[[], float]) -> Credentials:
+    renewed = False
+    if login.access_token is None or login.access_expires_at - clock() < ACCESS_TOKEN_MARGIN:
+        login = _renew_access_token(login, store, client)
+        renewed = True
+    assert login.access_token is not None
+    try:
+        creds = client.credentials(login.registry, login.access_token)
+    except StaleAccessTokenError:
+        if renewed:
+            raise
+        log.debug("the access token was refused; renewing it once and retrying")
+        login = _renew_access_token(login, store, client)
+        assert login.access_token is not None
+        creds = client.credentials(login.registry, login.access_token)
+    store.save(dataclasses.replace(login, credentials=creds))
+    log.debug("new credentials expire at %s", creds.expiration_rfc3339)
+    return creds
+
+
+def _renew_access_token(login: Login, store: Store, client: Client) -> Login:
+    assert login.refresh_token is not None
+    tokens = client.refresh(login.registry, login.refresh_token)
+    login = dataclasses.replace(
+        login,
+        refresh_token=tokens.refresh_token,
+        access_token=tokens.access_token,
+        access_expires_at=tokens.expires_at,
+    )
+    # The registry may have retired the old refresh token: keep the new one before anything else.
+    store.save(login)
+    return login
+
+
+def _load(store: Store, registry: str, fix_command: Callable[[Login | None], str]) -> Login | None:
+    try:
+        return store.load(registry)
+    except DamagedStoreError as exc:
+        raise LoginRequiredError(str(exc), fix_command(None)) from exc
+
+
+def _fresh(login: Login | None, now: float) -> bool:
+    creds = login.credentials if login else None
+    return creds is not None and creds.expiration - now > fastpath.MIN_SECONDS_LEFT

@@ -1,0 +1,215 @@
+"""The HTTP side: a catalog's config.json and the registry's token and credentials endpoints.
+
+Every failure is translated here, where the request is made, into one short message that
+names the endpoint and what went wrong. No token, code or key goes into a message or a log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from credproc import __version__
+from credproc.errors import (
+    NotACatalogError,
+    ServerError,
+    StaleAccessTokenError,
+    TokenRejectedError,
+)
+from credproc.store import Credentials
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+USER_AGENT = f"quilt-credproc/{__version__}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogConfig:
+    registry: str
+    region: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokens:
+    refresh_token: str
+    access_token: str
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"Tokens(expires_at={self.expires_at})"
+
+
+class Deadline:
+    """A time budget shared by every request of one command, so a hung server is bounded."""
+
+    def __init__(self, seconds: float, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def remaining(self) -> float:
+        return max(self._end - self._clock(), 0.0)
+
+    def timeout(self) -> tuple[float, float]:
+        left = self.remaining()
+        return (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
+
+
+class Client:
+    """Talks to one catalog and its registry over a `requests` session."""
+
+    def __init__(self, deadline: Deadline, session: requests.Session | None = None) -> None:
+        self.deadline = deadline
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    def catalog_config(self, catalog: str) -> CatalogConfig:
+        endpoint = f"GET {catalog}/config.json"
+        try:
+            data = self._json(self._send("GET", f"{catalog}/config.json", endpoint), endpoint)
+        except ServerError as exc:
+            if exc.problem.startswith(("HTTP 404", "the answer is not JSON")):
+                raise _not_a_catalog(catalog, endpoint, exc.problem) from exc
+            raise
+        registry = data.get("registryUrl")
+        if not isinstance(registry, str) or not registry.strip():
+            raise _not_a_catalog(catalog, endpoint, "the answer has no registryUrl")
+        region = data.get("region")
+        return CatalogConfig(registry, region if isinstance(region, str) and region else None)
+
+    def refresh(self, registry: str, refresh_token: str) -> Tokens:
+        """Trade a refresh token (or a code from /code) for new tokens."""
+        endpoint = f"POST {registry}/api/token"
+        response = self._send(
+            "POST", f"{registry}/api/token", endpoint, data={"refresh_token": refresh_token}
+        )
+        if response.status_code == 401:
+            raise TokenRejectedError(endpoint, "HTTP 401: the refresh token was not accepted")
+        data = self._json(response, endpoint)
+        return Tokens(
+            refresh_token=_field(data, "refresh_token", str, endpoint),
+            access_token=_field(data, "access_token", str, endpoint),
+            expires_at=_field(data, "expires_at", (int, float), endpoint),
+        )
+
+    def credentials(self, registry: str, access_token: str) -> Credentials:
+        endpoint = f"GET {registry}/api/auth/get_credentials"
+        response = self._send(
+            "GET",
+            f"{registry}/api/auth/get_credentials",
+            endpoint,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        if response.status_code == 401:
+            raise StaleAccessTokenError(endpoint, "HTTP 401: the access token was not accepted")
+        data = self._json(response, endpoint)
+        expiration = _field(data, "Expiration", str, endpoint)
+        try:
+            expires = parse_expiration(expiration)
+        except ValueError as exc:
+            raise ServerError(endpoint, "Expiration is not an ISO 8601 time") from exc
+        return Credentials(
+            access_key_id=_field(data, "AccessKeyId", str, endpoint),
+            secret_access_key=_field(data, "SecretAccessKey", str, endpoint),
+            session_token=_field(data, "SessionToken", str, endpoint),
+            expiration=expires,
+        )
+
+    def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> requests.Response:
+        if self.deadline.remaining() <= 0:
+            raise ServerError(endpoint, "not tried: the time allowed for this command ran out")
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method, url, timeout=self.deadline.timeout(), allow_redirects=False, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise ServerError(endpoint, _network_problem(exc)) from exc
+        log.debug(
+            "%s -> HTTP %s in %.3f s", endpoint, response.status_code, time.monotonic() - started
+        )
+        if response.status_code >= 400 and response.status_code != 401:
+            raise ServerError(endpoint, _status(response))
+        return response
+
+    def _json(self, response: requests.Response, endpoint: str) -> Mapping[str, Any]:
+        if response.status_code != 200:
+            raise ServerError(endpoint, _status(response))
+        try:
+            data = response.json()
+        except ValueError as exc:
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            raise ServerError(endpoint, f"the answer is not JSON ({kind})") from exc
+        if not isinstance(data, dict):
+            raise ServerError(endpoint, "the answer is not a JSON object")
+        return data
+
+
+def parse_expiration(text: str) -> int:
+    """ISO 8601 to epoch seconds: `Z` or any offset, any fraction; no offset means UTC."""
+    value = text.strip()
+    if value[-1:] in ("Z", "z"):
+        value = value[:-1] + "+00:00"
+    date, sep, clock = value.partition("T")
+    if sep and "." in clock:
+        # Python before 3.11 takes only 3 or 6 fraction digits.
+        whole, _, rest = clock.partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        clock = f"{whole}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
+        value = f"{date}T{clock}"
+    moment = datetime.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return math.floor(moment.timestamp())
+
+
+def _field(data: Mapping[str, Any], name: str, kind: Any, endpoint: str) -> Any:
+    value = data.get(name)
+    if value is None:
+        raise ServerError(endpoint, f"the answer has no {name}")
+    if not isinstance(value, kind) or isinstance(value, bool) or value == "":
+        raise ServerError(endpoint, f"the answer's {name} is not of the expected type")
+    return value
+
+
+def _status(response: requests.Response) -> str:
+    reason = response.reason or ""
+    return f"HTTP {response.status_code} {reason}".strip()
+
+
+def _not_a_catalog(catalog: str, endpoint: str, problem: str) -> NotACatalogError:
+    return NotACatalogError(
+        endpoint, f"{problem}; {catalog} is probably not a Quilt catalog URL"
+    )
+
+
+def _network_problem(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return (
+            "TLS failed (the server's certificate is not trusted, or it does not speak TLS); "
+            "for a private CA set REQUESTS_CA_BUNDLE"
+        )
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "the proxy refused the connection (check HTTPS_PROXY)"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "could not connect in time"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        if "NameResolution" in text or "Name or service not known" in text:
+            return "the host name does not resolve"
+        if "Connection refused" in text:
+            return "connection refused"
+        if "RemoteDisconnected" in text or "Connection aborted" in text:
+            return "the server closed the connection without answering"
+        return "could not connect"
+    return f"request failed ({type(exc).__name__})"

@@ -1,0 +1,582 @@
+from __future__ import annotations
+
+import codecs
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.configloader import load_config
+
+from credproc.awsconfig import (
+    Profile,
+    config_path,
+    get_profile,
+    read_profiles,
+    section_name,
+    set_profile,
+)
+from credproc.errors import AwsConfigError
+
+CP = '"/path with space/quilt-credproc" --registry https://registry.example.com'
+SETTINGS = {"credential_process": CP, "region": "us-east-1"}
+NEW = f"[profile quilt]\ncredential_process = {CP}\nregion = us-east-1\n"
+
+OTHERS = """\
+# my AWS config ; with notes
+; another comment style
+
+[default]\t
+region = eu-west-1 # inline comment stays
+output=json
+s3 =
+  max_concurrent_requests = 20
+    signature_version = s3v4
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = us-east-1
+
+[services local]
+s3 =
+  endpoint_url = http://localhost:9000
+
+[plugins]
+cli_legacy_plugin_path = /opt/plugins
+"""
+
+# (profile, file before, file after): each `after` spells out every byte, so anything we touched
+# beyond the intended lines shows up as a difference.
+CASES = [
+    pytest.param("quilt", "", NEW, id="empty-file"),
+    pytest.param("quilt", OTHERS, OTHERS + "\n" + NEW, id="new-section-after-others"),
+    pytest.param(
+        "quilt",
+        "[profile quilt-dev]\nregion = x\n[profile quiltx]\n",
+        "[profile quilt-dev]\nregion = x\n[profile quiltx]\n\n" + NEW,
+        id="similar-names-untouched",
+    ),
+    pytest.param(
+        "quilt",
+        "[default]\nregion = eu-west-1\n\n[profile quilt]\n# written by quilt-credproc\n"
+        "credential_process = /old/quilt-credproc --registry https://old\n"
+        "region = eu-central-1\noutput = json ; inline\n\n[profile other]\nregion = us-west-2\n",
+        "[default]\nregion = eu-west-1\n\n[profile quilt]\n# written by quilt-credproc\n"
+        f"credential_process = {CP}\n"
+        "region = eu-central-1\noutput = json ; inline\n\n[profile other]\nregion = us-west-2\n",
+        id="update-in-place-region-kept",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\ncredential_process = /old\n\n# about next\n[profile next]\nregion = x\n",
+        f"[profile quilt]\ncredential_process = {CP}\nregion = us-east-1\n\n# about next\n"
+        "[profile next]\nregion = x\n",
+        id="region-added-after-last-setting",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\n# nothing yet\n\n[default]\nregion = x\n",
+        f"[profile quilt]\ncredential_process = {CP}\nregion = us-east-1\n# nothing yet\n\n"
+        "[default]\nregion = x\n",
+        id="empty-section",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt] ; managed by hand\nregion = x\n",
+        f"[profile quilt] ; managed by hand\nregion = x\ncredential_process = {CP}\n",
+        id="header-with-comment",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\ns3 =\n  max_concurrent_requests = 20\n  # tuned\n"
+        "  addressing_style = path\ncredential_process = /old\n",
+        "[profile quilt]\ns3 =\n  max_concurrent_requests = 20\n  # tuned\n"
+        f"  addressing_style = path\ncredential_process = {CP}\nregion = us-east-1\n",
+        id="nested-block-before",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\ncredential_process = /old\ns3 =\n  max_concurrent_requests = 20\n\n"
+        "  addressing_style = path\n\n[default]\n",
+        f"[profile quilt]\ncredential_process = {CP}\ns3 =\n  max_concurrent_requests = 20\n\n"
+        "  addressing_style = path\nregion = us-east-1\n\n[default]\n",
+        id="nested-block-last",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\ncredential_process =\n  command = /old\n  # note\n\n  flag = 1\n"
+        "region = eu-west-1\n",
+        f"[profile quilt]\ncredential_process = {CP}\nregion = eu-west-1\n",
+        id="replace-key-with-nested-block",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\n  credential_process = /old\n  output = json\n",
+        f"[profile quilt]\n  credential_process = {CP}\n  output = json\nregion = us-east-1\n",
+        id="indented-keys-keep-indent",
+    ),
+    pytest.param(
+        "quilt",
+        f"[profile quilt]\ncredential_process  =  {CP}\nregion:us-west-2\n",
+        f"[profile quilt]\ncredential_process  =  {CP}\nregion:us-west-2\n",
+        id="same-value-other-spacing",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\nCredential_Process = /old\n",
+        f"[profile quilt]\ncredential_process = {CP}\nregion = us-east-1\n",
+        id="key-case",
+    ),
+    pytest.param(
+        "default",
+        "[default]\nregion = eu-west-1\n\n[profile quilt]\nregion = x\n",
+        f"[default]\nregion = eu-west-1\ncredential_process = {CP}\n\n"
+        "[profile quilt]\nregion = x\n",
+        id="default",
+    ),
+    pytest.param(
+        "default",
+        "[profile quilt]\nregion = x\n",
+        "[profile quilt]\nregion = x\n\n"
+        f"[default]\ncredential_process = {CP}\nregion = us-east-1\n",
+        id="default-new",
+    ),
+    pytest.param(
+        "default",
+        "[profile default]\nregion = eu-west-1\n",
+        f"[profile default]\nregion = eu-west-1\ncredential_process = {CP}\n",
+        id="default-spelled-as-profile",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\r\ncredential_process = /old\r\n\r\n[default]\r\nregion = x\r\n",
+        f"[profile quilt]\r\ncredential_process = {CP}\r\nregion = us-east-1\r\n\r\n"
+        "[default]\r\nregion = x\r\n",
+        id="crlf-update",
+    ),
+    pytest.param(
+        "quilt",
+        "[default]\r\nregion = x\r\n",
+        "[default]\r\nregion = x\r\n\r\n" + NEW.replace("\n", "\r\n"),
+        id="crlf-new-section",
+    ),
+    pytest.param(
+        "quilt",
+        "[default]\r\nregion = x\r\noutput = json\n",
+        "[default]\r\nregion = x\r\noutput = json\n\r\n" + NEW.replace("\n", "\r\n"),
+        id="mixed-endings-use-dominant",
+    ),
+    pytest.param(
+        "quilt",
+        "[default]\nregion = x",
+        "[default]\nregion = x\n\n" + NEW.rstrip("\n"),
+        id="no-final-newline-new-section",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\ncredential_process = /old",
+        f"[profile quilt]\ncredential_process = {CP}\nregion = us-east-1",
+        id="no-final-newline-insert-after-last-line",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\r\ncredential_process = /old\r\n\r\n[default]\r\nregion = x",
+        f"[profile quilt]\r\ncredential_process = {CP}\r\nregion = us-east-1\r\n\r\n"
+        "[default]\r\nregion = x",
+        id="no-final-newline-elsewhere-crlf",
+    ),
+    pytest.param(
+        "quilt",
+        "# Grüße, 日本\n[profile quilt]\n# café ☕\nregion = eu-west-1\n",
+        "# Grüße, 日本\n[profile quilt]\n# café ☕\nregion = eu-west-1\n"
+        f"credential_process = {CP}\n",
+        id="utf8-content",
+    ),
+]
+
+
+def _config(tmp_path: Path, content: str | bytes) -> Path:
+    path = tmp_path / "config"
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(entry.name for entry in folder.iterdir())
+
+
+def _refused(path: Path, profile: str, settings: dict[str, str] | None = None) -> str:
+    """Run an edit that must be refused; check nothing changed and return the message."""
+    before = path.read_bytes()
+    entries = _names(path.parent)
+    with pytest.raises(AwsConfigError) as caught:
+        set_profile(path, profile, SETTINGS if settings is None else settings)
+    assert path.read_bytes() == before
+    assert _names(path.parent) == entries
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(("profile", "before", "after"), CASES)
+def test_only_our_lines_change(tmp_path: Path, profile: str, before: str, after: str) -> None:
+    path = _config(tmp_path, before)
+    set_profile(path, profile, SETTINGS)
+    assert path.read_bytes() == after.encode()
+
+
+@pytest.mark.parametrize(("profile", "before", "after"), CASES)
+def test_second_run_changes_nothing(tmp_path: Path, profile: str, before: str, after: str) -> None:
+    path = _config(tmp_path, before)
+    set_profile(path, profile, SETTINGS)
+    written = path.stat()
+    set_profile(path, profile, SETTINGS)
+    assert path.read_bytes() == after.encode()
+    assert path.stat().st_ino == written.st_ino  # not even rewritten with the same bytes
+
+
+@pytest.mark.parametrize(("profile", "before", "after"), CASES)
+def test_botocore_reads_what_we_wrote(
+    tmp_path: Path, profile: str, before: str, after: str
+) -> None:
+    path = _config(tmp_path, before)
+    old: dict[str, Any] = load_config(str(path))
+    set_profile(path, profile, SETTINGS)
+    new: dict[str, Any] = load_config(str(path))
+    kept = old["profiles"].pop(profile, {})
+    written = new["profiles"].pop(profile)
+    assert written["credential_process"] == CP
+    assert written["region"] == kept.get("region", "us-east-1")
+    for key in SETTINGS:
+        kept.pop(key, None)
+        written.pop(key)
+    assert written == kept
+    assert new == old
+
+
+def test_byte_order_mark_is_kept(tmp_path: Path) -> None:
+    before, after = "[default]\nregion = x\n", "[default]\nregion = x\n\n" + NEW
+    path = _config(tmp_path, codecs.BOM_UTF8 + before.encode())
+    set_profile(path, "quilt", SETTINGS)
+    assert path.read_bytes() == codecs.BOM_UTF8 + after.encode()
+
+
+@pytest.mark.parametrize(
+    ("keep_existing", "after"),
+    [
+        pytest.param(
+            (), f"[profile quilt]\nregion = us-east-1\ncredential_process = {CP}\n", id="none"
+        ),
+        pytest.param(
+            ("region", "credential_process"),
+            "[profile quilt]\nregion = eu-west-1\ncredential_process = /mine\n",
+            id="all",
+        ),
+    ],
+)
+def test_keep_existing(tmp_path: Path, keep_existing: tuple[str, ...], after: str) -> None:
+    path = _config(tmp_path, "[profile quilt]\nregion = eu-west-1\ncredential_process = /mine\n")
+    set_profile(path, "quilt", SETTINGS, keep_existing=keep_existing)
+    assert path.read_bytes() == after.encode()
+
+
+def test_problems_outside_our_section_are_left_alone(tmp_path: Path) -> None:
+    before = (
+        "[profile other]\nregion = a\nregion = b\nnot a setting\n\n[profile other]\noutput = j\n"
+    )
+    path = _config(tmp_path, before)
+    set_profile(path, "quilt", SETTINGS)
+    assert path.read_bytes() == (before + "\n" + NEW).encode()
+
+
+@pytest.mark.parametrize(
+    ("profile", "content", "expected"),
+    [
+        pytest.param(
+            "quilt", "region = x\n[profile quilt]\n", "line 1: text before", id="text-before-header"
+        ),
+        pytest.param(
+            "other",
+            "\n# fine\n  stray\n[profile quilt]\n",
+            "line 3: text before",
+            id="indented-text-before-header",
+        ),
+        pytest.param(
+            "quilt",
+            "[profile quilt]\nregion = a\n\n[profile quilt]\noutput = json\n",
+            "lines 1 and 4: profile quilt has two sections",
+            id="duplicate-section",
+        ),
+        pytest.param(
+            "default",
+            "[default]\nregion = a\n[profile default]\nregion = b\n",
+            "lines 1 and 3: profile default has two sections",
+            id="default-in-both-spellings",
+        ),
+        pytest.param(
+            "quilt",
+            "[profile quilt]\nregion = a\noutput = json\nregion = b\n",
+            "line 4: region is set twice in [profile quilt] (also line 2)",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            "quilt",
+            "[profile quilt]\nregion = a\nREGION: b\n",
+            "line 3: region is set twice",
+            id="duplicate-key-other-case",
+        ),
+        pytest.param(
+            "quilt",
+            "[profile quilt]\nregion = a\njust words\n",
+            "line 3: not a 'key = value' line in [profile quilt]",
+            id="not-key-value",
+        ),
+        pytest.param(
+            "quilt",
+            "[default]\n[ profile quilt ]\n",
+            "line 2: the header [ profile quilt ] is ambiguous; write it as [profile quilt]",
+            id="spaced-header",
+        ),
+        pytest.param(
+            "quilt", "[profile  quilt ]\n", "line 1: the header", id="double-space-header"
+        ),
+        pytest.param("quilt", "[profile\tquilt]\n", "line 1: the header", id="tab-header"),
+        pytest.param("quilt", '[profile "quilt"]\n', "line 1: the header", id="quoted-header"),
+        pytest.param(
+            "default", "[ default ]\n", "write it as [default]", id="spaced-default-header"
+        ),
+        pytest.param(
+            "quilt",
+            "[profile quilt]\nregion = a\n[profile  quilt]\n",
+            "line 3: the header",
+            id="ambiguous-second-header",
+        ),
+    ],
+)
+def test_refusals_leave_the_file_alone(
+    tmp_path: Path, profile: str, content: str, expected: str
+) -> None:
+    path = _config(tmp_path, content)
+    message = _refused(path, profile)
+    assert str(path) in message
+    assert expected in message
+
+
+def test_messages_never_quote_values(tmp_path: Path) -> None:
+    path = _config(tmp_path, "[profile quilt]\naws_secret_access_key = s3cr3t\ns3cr3t s3cr3t\n")
+    assert "s3cr3t" not in _refused(path, "quilt")
+
+
+@pytest.mark.parametrize(
+    ("profile", "settings"),
+    [
+        pytest.param("", SETTINGS, id="empty-profile"),
+        pytest.param("two words", SETTINGS, id="profile-with-space"),
+        pytest.param("a]b", SETTINGS, id="profile-with-bracket"),
+        pytest.param('q"uote', SETTINGS, id="profile-with-quote"),
+        pytest.param("quilt", {"credential_process": "a\nregion = evil"}, id="value-newline"),
+        pytest.param("quilt", {"credential_process": "a\rb"}, id="value-carriage-return"),
+        pytest.param("quilt", {"bad key": "x"}, id="key-with-space"),
+        pytest.param("quilt", {"[x]": "x"}, id="key-header"),
+    ],
+)
+def test_bad_requests_are_refused(tmp_path: Path, profile: str, settings: dict[str, str]) -> None:
+    _refused(_config(tmp_path, "[default]\nregion = x\n"), profile, settings)
+
+
+def test_new_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "home" / ".aws" / "config"
+    set_profile(path, "quilt", SETTINGS)
+    assert path.read_bytes() == NEW.encode()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644, 0o640], ids=oct)
+def test_existing_mode_is_kept(tmp_path: Path, mode: int) -> None:
+    path = _config(tmp_path, "[default]\n")
+    path.chmod(mode)
+    set_profile(path, "quilt", SETTINGS)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-file", "dangling"])
+def test_symlink_is_refused(tmp_path: Path, dangling: bool) -> None:
+    target = tmp_path / "dotfiles" / "aws-config"
+    target.parent.mkdir()
+    if not dangling:
+        target.write_bytes(b"[default]\nregion = x\n")
+    link = tmp_path / "aws" / "config"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    with pytest.raises(AwsConfigError, match="symbolic link") as caught:
+        set_profile(link, "quilt", SETTINGS)
+    assert f"AWS_CONFIG_FILE={target}" in str(caught.value)
+    assert link.is_symlink()
+    assert dangling or target.read_bytes() == b"[default]\nregion = x\n"
+    assert _names(link.parent) == ["config"]
+
+
+def test_directory_in_the_way_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    with pytest.raises(AwsConfigError, match="not a regular file"):
+        set_profile(tmp_path / "config", "quilt", SETTINGS)
+
+
+def test_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = _config(tmp_path, b"[default]\nregion = \xff\n")
+    assert "not UTF-8 (byte 19)" in _refused(path, "quilt")
+    with pytest.raises(AwsConfigError, match="not UTF-8"):
+        read_profiles(path)
+
+
+def test_unreadable_file_is_refused(tmp_path: Path) -> None:
+    path = _config(tmp_path, "[default]\n")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("permissions are not enforced for this user (root)")
+        with pytest.raises(AwsConfigError, match="cannot read"):
+            set_profile(path, "quilt", SETTINGS)
+    finally:
+        path.chmod(0o600)
+    assert path.read_bytes() == b"[default]\n"
+
+
+def test_read_only_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "aws"
+    folder.mkdir()
+    path = _config(folder, "[default]\n")
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("permissions are not enforced for this user (root)")
+        message = _refused(path, "quilt")
+    finally:
+        folder.chmod(0o700)
+    assert f"check that you may write to {folder}" in message
+
+
+def test_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "aws").write_bytes(b"not a folder")
+    with pytest.raises(AwsConfigError, match="Not a directory"):
+        set_profile(tmp_path / "aws" / "config", "quilt", SETTINGS)
+    assert (tmp_path / "aws").read_bytes() == b"not a folder"
+
+
+def test_failed_replace_leaves_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    path = _config(tmp_path, "[default]\n")
+    monkeypatch.setattr(Path, "replace", fail)
+    assert "Permission denied" in _refused(path, "quilt")
+
+
+def test_interrupted_write_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    path = _config(tmp_path, "[default]\n")
+    monkeypatch.setattr(os, "fsync", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        set_profile(path, "quilt", SETTINGS)
+    assert path.read_bytes() == b"[default]\n"
+    assert _names(tmp_path) == ["config"]
+
+
+READ_SAMPLE = """\
+stray text that botocore would refuse, ignored here
+[default]
+region = eu-west-1
+s3 =
+  max_concurrent_requests = 20
+
+[profile quilt]
+credential_process = /x/quilt-credproc --registry https://r
+Region = us-east-1
+
+[ profile spaced ]
+region = not-a-profile-for-botocore
+
+[profile  double ]
+region = double-region
+
+[sso-session corp]
+sso_region = us-east-1
+
+[profile "quoted"]
+output = json
+
+[profile quilt]
+output = text
+"""
+
+
+def test_read_profiles(tmp_path: Path) -> None:
+    assert read_profiles(_config(tmp_path, READ_SAMPLE)) == [
+        Profile("default", {"region": "eu-west-1", "s3": ""}),
+        Profile(
+            "quilt",
+            {
+                "credential_process": "/x/quilt-credproc --registry https://r",
+                "region": "us-east-1",
+                "output": "text",
+            },
+        ),
+        Profile("double", {"region": "double-region"}),
+        Profile("quoted", {"output": "json"}),
+    ]
+
+
+def test_read_profiles_names_match_botocore(tmp_path: Path) -> None:
+    # botocore refuses the sample's stray line and repeated section, so compare without them.
+    lines = READ_SAMPLE.splitlines(keepends=True)[1:-3]
+    path = _config(tmp_path, "".join(lines))
+    names = [found.name for found in read_profiles(path)]
+    assert names == list(load_config(str(path))["profiles"])
+
+
+def test_missing_file_has_no_profiles(tmp_path: Path) -> None:
+    assert read_profiles(tmp_path / "nothing") == []
+    assert get_profile(tmp_path / "nothing", "quilt") is None
+
+
+def test_get_profile(tmp_path: Path) -> None:
+    path = _config(tmp_path, READ_SAMPLE)
+    assert get_profile(path, "double") == Profile("double", {"region": "double-region"})
+    assert get_profile(path, "spaced") is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        pytest.param({}, "home/.aws/config", id="default"),
+        pytest.param({"AWS_CONFIG_FILE": ""}, "home/.aws/config", id="empty-means-default"),
+        pytest.param({"AWS_CONFIG_FILE": "~/custom/config"}, "home/custom/config", id="tilde"),
+        pytest.param({"AWS_CONFIG_FILE": "/etc/aws.conf"}, "/etc/aws.conf", id="absolute"),
+    ],
+)
+def test_config_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: str
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config_path(environ) == tmp_path / expected
+
+
+def test_config_path_reads_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws.conf"))
+    assert config_path() == tmp_path / "aws.conf"
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [("default", "default"), ("quilt", "profile quilt"), ("profile", "profile profile")],
+    ids=["default", "named", "named-profile"],
+)
+def test_section_name(profile: str, expected: str) -> None:
+    assert section_name(profile) == expected

@@ -1,0 +1,136 @@
+"""`quilt-credproc setup`, run as a user runs it, against the stand-in catalog."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import FakeHome, credproc_executable, login
+from standin_catalog import StandinCatalog
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_setup_writes_the_profile_and_a_private_store(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    result = login(standin, home)
+    assert result.stdout == "", "stdout is reserved for credentials"
+    assert f"{standin.catalog_url}/code" in result.stderr
+    assert "aws --profile quilt s3 ls" in result.stderr
+    config = home.aws_config.read_text()
+    helper = credproc_executable()
+    assert config == (
+        "[profile quilt]\n"
+        f"credential_process = {helper} --registry {standin.registry_url}\n"
+        "region = us-east-1\n"
+    )
+    assert mode(home.aws_config) == 0o600
+    assert mode(home.data_dir) == 0o700
+    files = list(home.data_dir.iterdir())
+    assert files, "the login is stored"
+    assert all(mode(f) == 0o600 for f in files)
+
+
+def test_setup_again_updates_the_same_section(standin: StandinCatalog, home: FakeHome) -> None:
+    home.aws_config.parent.mkdir()
+    home.aws_config.write_text("# mine\n[profile quilt]\nregion = eu-west-1\noutput = json\n")
+    login(standin, home)
+    login(standin, home)
+    config = home.aws_config.read_text()
+    assert config.count("[profile quilt]") == 1
+    assert config.count("credential_process") == 1
+    assert "region = eu-west-1" in config, "an existing region is kept"
+    assert config.startswith("# mine\n") and "output = json\n" in config
+
+
+def test_default_profile_is_the_default_section(standin: StandinCatalog, home: FakeHome) -> None:
+    result = login(standin, home, profile="default")
+    assert home.aws_config.read_text().startswith("[default]\n")
+    assert "Try: aws s3 ls" in result.stderr
+
+
+def test_no_catalog_asks_for_one(home: FakeHome) -> None:
+    result = home.run("setup", "--no-browser")
+    assert result.returncode == 2
+    assert "--catalog" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not home.aws_config.exists()
+
+
+def test_catalog_from_the_environment(standin: StandinCatalog, home: FakeHome) -> None:
+    home.env["QUILT_CATALOG_URL"] = standin.catalog_url
+    result = home.run("setup", "--no-browser", input=standin.issue_code())
+    assert result.returncode == 0, result.stderr
+    assert standin.registry_url in home.aws_config.read_text()
+
+
+def test_setup_again_remembers_the_catalog_of_the_profile(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    login(standin, home, profile="work")
+    result = home.run("setup", "--profile", "work", "--no-browser", input=standin.issue_code())
+    assert result.returncode == 0, result.stderr
+    assert f"{standin.catalog_url}/code" in result.stderr
+
+
+def test_setup_with_only_a_registry_uses_its_login_page(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    result = home.run(
+        "setup", "--registry", standin.registry_url, "--no-browser", input=standin.issue_code()
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{standin.registry_url}/login" in result.stderr
+    assert home.run("--registry", standin.registry_url).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "code",
+    [pytest.param("", id="empty"), pytest.param("   \n", id="blank"), pytest.param(None, id="eof")],
+)
+def test_an_empty_code_is_refused_before_any_request(
+    standin: StandinCatalog, home: FakeHome, code: str | None
+) -> None:
+    result = home.run("setup", "--catalog", standin.catalog_url, "--no-browser", input=code)
+    assert result.returncode == 2
+    assert "no code" in result.stderr
+    assert standin.stats()["token_requests"] == 0
+    assert not home.aws_config.exists()
+
+
+def test_a_pasted_code_with_spaces_and_newlines_is_accepted(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    code = f"  {standin.issue_code()} \r\n"
+    result = home.run("setup", "--catalog", standin.catalog_url, "--no-browser", input=code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_rejected_code_writes_no_profile(standin: StandinCatalog, home: FakeHome) -> None:
+    result = home.run(
+        "setup", "--catalog", standin.catalog_url, "--no-browser", input="not-a-code\n"
+    )
+    assert result.returncode == 3
+    assert "did not accept that code" in result.stderr
+    assert "not-a-code" not in result.stderr
+    assert not home.aws_config.exists()
+
+
+@pytest.mark.parametrize(
+    "suffix", [pytest.param("/", id="trailing-slash"), pytest.param("/b/bucket/tree?x=1", id="path")]
+)
+def test_catalog_urls_with_a_path_mean_the_catalog(
+    standin: StandinCatalog, home: FakeHome, suffix: str
+) -> None:
+    result = home.run(
+        "setup", "--catalog", standin.catalog_url + suffix, "--no-browser",
+        input=standin.issue_code(),
+    )
+    assert result.returncode == 0, result.stderr
+    stored = [json.loads(p.read_text().split("\n")[2]) for p in home.data_dir.glob("*.login")]
+    assert [record["catalog"] for record in stored] == [standin.catalog_url]
