@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
+    from credproc.registry import Client
     from credproc.store import Login
 
 DEFAULT_TIMEOUT = 55.0  # seconds one command may spend on the network and on the lock
@@ -98,7 +99,10 @@ def _parser() -> argparse.ArgumentParser:
 
     common = Parser(add_help=False)
     common.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="log each step (URLs, status codes, timing, lock waits) to stderr; never secrets",
     )
     parser = Parser(
@@ -111,14 +115,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(handler=_process_mode, verbose=False)
     parser.add_argument("--version", action="version", version=f"quilt-credproc {__version__}")
     parser.add_argument(
-        "--registry", metavar="URL",
+        "--registry",
+        metavar="URL",
         help="process mode: print credentials for this registry as credential_process JSON",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     setup = commands.add_parser(
-        "setup", parents=[common], help="log in to a catalog and write an AWS profile",
+        "setup",
+        parents=[common],
+        help="log in to a catalog and write an AWS profile",
         description="Log in to a Quilt catalog and point an AWS profile at quilt-credproc.",
-        epilog=_SETUP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_SETUP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     setup.set_defaults(handler=_setup)
     where = setup.add_mutually_exclusive_group()
@@ -126,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--registry", metavar="URL", help="the registry (API) address instead")
     setup.add_argument("--profile", default="quilt", help="AWS profile to write (default: quilt)")
     setup.add_argument(
-        "--no-browser", dest="open_browser", action="store_false",
+        "--no-browser",
+        dest="open_browser",
+        action="store_false",
         help="only print the code page's URL, do not open a browser",
     )
     return parser
@@ -183,7 +193,7 @@ def _setup(options: argparse.Namespace) -> int:
     return 0
 
 
-def _client() -> object:
+def _client() -> Client:
     from credproc.errors import UsageError
     from credproc.registry import Client, Deadline
 
@@ -191,7 +201,9 @@ def _client() -> object:
     try:
         seconds = float(raw) if raw else DEFAULT_TIMEOUT
     except ValueError:
-        raise UsageError(f"QUILT_CREDPROC_TIMEOUT must be a number of seconds, not {raw!r}")
+        raise UsageError(
+            f"QUILT_CREDPROC_TIMEOUT must be a number of seconds, not {raw!r}"
+        ) from None
     return Client(Deadline(seconds))
 
 

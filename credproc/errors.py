@@ -68,8 +68,7 @@ class StoreError(CredprocError, OSError):
 class LockTimeoutError(CredprocError, TimeoutError):
     def __init__(self, lock_path: str, seconds: float) -> None:
         super().__init__(
-            f"another quilt-credproc process held the lock {lock_path} for more than "
-            f"{seconds:g} s"
+            f"another quilt-credproc process held the lock {lock_path} for more than {seconds:g} s"
         )
         self.lock_path = lock_path
 

@@ -85,8 +85,7 @@ def resolve_target(
         config_json = client.catalog_config(catalog)
         registry = urls.registry(config_json.registry)
         return Target(registry, catalog, config_json.region, f"{catalog}/code")
-    assert registry is not None
-    registry = urls.registry(registry)
+    registry = urls.registry(registry or "")
     remembered = _stored(store, registry)
     region = remembered.region if remembered else None
     return Target(registry, None, region, f"{registry}/login")

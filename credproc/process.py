@@ -34,21 +34,23 @@ def credentials_for(
 ) -> Credentials:
     """Stored credentials while fresh, else new ones from the registry, under the lock."""
     login = _load(store, registry, fix_command)
-    if _fresh(login, clock()):
-        return login.credentials  # type: ignore[union-attr]
+    if login is not None and login.credentials and _fresh(login.credentials, clock()):
+        return login.credentials
     try:
         with store.lock(registry, timeout=client.deadline.remaining()):
             # Another process may have refreshed while this one waited for the lock.
             login = _load(store, registry, fix_command)
             if login is None or not login.logged_in:
                 raise LoginRequiredError("not logged in to " + registry, fix_command(login))
-            if _fresh(login, clock()):
+            if login.credentials and _fresh(login.credentials, clock()):
                 log.debug("another process refreshed the credentials")
-                return login.credentials  # type: ignore[return-value]
+                return login.credentials
             return _refresh(login, store, client, clock)
     except TokenRejectedError as exc:
         fix = fix_command(login)
-        failure: CredprocError = LoginRequiredError("the registry no longer accepts this login", fix)
+        failure: CredprocError = LoginRequiredError(
+            "the registry no longer accepts this login", fix
+        )
         failure.__cause__ = exc
     except CredprocError as exc:
         failure = exc
@@ -64,28 +66,25 @@ def credentials_for(
 
 
 def _refresh(login: Login, store: Store, client: Client, clock: Callable[[], float]) -> Credentials:
-    renewed = False
-    if login.access_token is None or login.access_expires_at - clock() < ACCESS_TOKEN_MARGIN:
-        login = _renew_access_token(login, store, client)
-        renewed = True
-    assert login.access_token is not None
+    token = login.access_token
+    renewed = token is None or login.access_expires_at - clock() < ACCESS_TOKEN_MARGIN
+    if renewed or token is None:
+        login, token = _renew_access_token(login, store, client)
     try:
-        creds = client.credentials(login.registry, login.access_token)
+        creds = client.credentials(login.registry, token)
     except StaleAccessTokenError:
         if renewed:
             raise
         log.debug("the access token was refused; renewing it once and retrying")
-        login = _renew_access_token(login, store, client)
-        assert login.access_token is not None
-        creds = client.credentials(login.registry, login.access_token)
+        login, token = _renew_access_token(login, store, client)
+        creds = client.credentials(login.registry, token)
     store.save(dataclasses.replace(login, credentials=creds))
     log.debug("new credentials expire at %s", creds.expiration_rfc3339)
     return creds
 
 
-def _renew_access_token(login: Login, store: Store, client: Client) -> Login:
-    assert login.refresh_token is not None
-    tokens = client.refresh(login.registry, login.refresh_token)
+def _renew_access_token(login: Login, store: Store, client: Client) -> tuple[Login, str]:
+    tokens = client.refresh(login.registry, login.refresh_token or "")
     login = dataclasses.replace(
         login,
         refresh_token=tokens.refresh_token,
@@ -94,7 +93,7 @@ def _renew_access_token(login: Login, store: Store, client: Client) -> Login:
     )
     # The registry may have retired the old refresh token: keep the new one before anything else.
     store.save(login)
-    return login
+    return login, tokens.access_token
 
 
 def _load(store: Store, registry: str, fix_command: Callable[[Login | None], str]) -> Login | None:
@@ -104,6 +103,5 @@ def _load(store: Store, registry: str, fix_command: Callable[[Login | None], str
         raise LoginRequiredError(str(exc), fix_command(None)) from exc
 
 
-def _fresh(login: Login | None, now: float) -> bool:
-    creds = login.credentials if login else None
-    return creds is not None and creds.expiration - now > fastpath.MIN_SECONDS_LEFT
+def _fresh(creds: Credentials, now: float) -> bool:
+    return creds.expiration - now > fastpath.MIN_SECONDS_LEFT

@@ -11,7 +11,7 @@ import datetime
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -51,7 +51,7 @@ class Tokens:
 class Deadline:
     """A time budget shared by every request of one command, so a hung server is bounded."""
 
-    def __init__(self, seconds: float, clock: Any = time.monotonic) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._end = clock() + seconds
 
@@ -186,9 +186,7 @@ def _status(response: requests.Response) -> str:
 
 
 def _not_a_catalog(catalog: str, endpoint: str, problem: str) -> NotACatalogError:
-    return NotACatalogError(
-        endpoint, f"{problem}; {catalog} is probably not a Quilt catalog URL"
-    )
+    return NotACatalogError(endpoint, f"{problem}; {catalog} is probably not a Quilt catalog URL")
 
 
 def _network_problem(exc: requests.RequestException) -> str:

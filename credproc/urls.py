@@ -50,7 +50,7 @@ def normalize(raw: str, what: str, *, keep_path: bool) -> str:
     if port is not None and port != {"http": 80, "https": 443}[scheme]:
         netloc += f":{port}"
     path = parts.path.rstrip("/") if keep_path else ""
-    if not keep_path and parts.path.strip("/") or parts.query or parts.fragment:
+    if (not keep_path and parts.path.strip("/")) or parts.query or parts.fragment:
         log.info("using %s://%s as the %s URL", scheme, netloc + path, what)
     return f"{scheme}://{netloc}{path}"
 

@@ -65,8 +65,13 @@ def main() -> None:
         step(f"A stand-in Quilt catalog runs at {catalog.catalog_url}; local S3 at {endpoint}")
         step("Log in once (the code is what the catalog's /code page shows)")
         run(
-            [str(BIN / "quilt-credproc"), "setup", "--catalog", catalog.catalog_url,
-             "--no-browser"],
+            [
+                str(BIN / "quilt-credproc"),
+                "setup",
+                "--catalog",
+                catalog.catalog_url,
+                "--no-browser",
+            ],
             env,
             stdin=catalog.issue_code(),
         )

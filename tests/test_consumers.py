@@ -32,12 +32,17 @@ def botocore_credentials(home: FakeHome, profile: str) -> dict[str, str]:
     """Resolve the profile's credentials with botocore in a clean child process."""
     code = (
         "import botocore.session, json, sys\n"
-        "c = botocore.session.Session(profile=sys.argv[1]).get_credentials().get_frozen_credentials()\n"
+        "session = botocore.session.Session(profile=sys.argv[1])\n"
+        "c = session.get_credentials().get_frozen_credentials()\n"
         "print(json.dumps({'AccessKeyId': c.access_key, 'SessionToken': c.token}))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, profile],
-        env=home.env, capture_output=True, text=True, timeout=60, check=False,
+        env=home.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     answer: dict[str, str] = json.loads(result.stdout)
@@ -57,7 +62,11 @@ def aws(home: FakeHome, endpoint: str, *args: str) -> subprocess.CompletedProces
     executable = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
     return subprocess.run(
         [executable, "--profile", "quilt", "--endpoint-url", endpoint, *args],
-        env=home.env, capture_output=True, text=True, timeout=120, check=False,
+        env=home.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -68,7 +77,9 @@ def test_the_aws_cli_lists_a_bucket(
     standin.reset_stats()
     assert aws(home, s3_endpoint, "s3", "mb", "s3://quilt-credproc-test").returncode == 0
     (tmp_path / "hello.txt").write_text("hello")
-    copy = aws(home, s3_endpoint, "s3", "cp", str(tmp_path / "hello.txt"), "s3://quilt-credproc-test/")
+    copy = aws(
+        home, s3_endpoint, "s3", "cp", str(tmp_path / "hello.txt"), "s3://quilt-credproc-test/"
+    )
     assert copy.returncode == 0, copy.stderr
     listing = aws(home, s3_endpoint, "s3", "ls", "s3://quilt-credproc-test")
     assert listing.returncode == 0, listing.stderr
@@ -82,11 +93,17 @@ def test_a_helper_path_with_a_space_works(
     folder = tmp_path / "with space"
     folder.mkdir()
     helper = folder / "quilt-credproc"
-    helper.write_text(f"#!{sys.executable}\nfrom credproc.cli import main\nraise SystemExit(main())\n")
+    helper.write_text(
+        f"#!{sys.executable}\nfrom credproc.cli import main\nraise SystemExit(main())\n"
+    )
     helper.chmod(0o755)
     result = subprocess.run(
         [str(helper), "setup", "--catalog", standin.catalog_url, "--no-browser"],
-        env=home.env, input=standin.issue_code(), capture_output=True, text=True, timeout=60,
+        env=home.env,
+        input=standin.issue_code(),
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr

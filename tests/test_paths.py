@@ -11,7 +11,8 @@ from credproc import fastpath, paths
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the hand-made path is used on Linux only")
 @pytest.mark.parametrize(
-    "xdg", [pytest.param(None, id="unset"), pytest.param("", id="empty"), pytest.param("/x/d", id="set")]
+    "xdg",
+    [pytest.param(None, id="unset"), pytest.param("", id="empty"), pytest.param("/x/d", id="set")],
 )
 def test_data_dir_matches_platformdirs(monkeypatch: pytest.MonkeyPatch, xdg: str | None) -> None:
     if xdg is None:
@@ -36,5 +37,7 @@ def test_login_keys_are_distinct_and_safe() -> None:
     for key in keys:
         assert key is not None
         assert os.sep not in key and not key.startswith(".")
-    assert fastpath.login_key("https://r.example.com/") == fastpath.login_key("https://r.example.com")
+    assert fastpath.login_key("https://r.example.com/") == fastpath.login_key(
+        "https://r.example.com"
+    )
     assert fastpath.login_key("no scheme") is None

@@ -122,13 +122,17 @@ def test_a_rejected_code_writes_no_profile(standin: StandinCatalog, home: FakeHo
 
 
 @pytest.mark.parametrize(
-    "suffix", [pytest.param("/", id="trailing-slash"), pytest.param("/b/bucket/tree?x=1", id="path")]
+    "suffix",
+    [pytest.param("/", id="trailing-slash"), pytest.param("/b/bucket/tree?x=1", id="path")],
 )
 def test_catalog_urls_with_a_path_mean_the_catalog(
     standin: StandinCatalog, home: FakeHome, suffix: str
 ) -> None:
     result = home.run(
-        "setup", "--catalog", standin.catalog_url + suffix, "--no-browser",
+        "setup",
+        "--catalog",
+        standin.catalog_url + suffix,
+        "--no-browser",
         input=standin.issue_code(),
     )
     assert result.returncode == 0, result.stderr
