@@ -21,6 +21,7 @@ import argparse
 import json
 import secrets
 import signal
+import ssl
 import string
 import sys
 import threading
@@ -43,9 +44,12 @@ FAULTS = (
     "403",
     "hang",
     "drop",
+    "lost",
     "notcatalog",
     "html200",
 )
+# "hang" waits before doing anything; "lost" does the work (a token is rotated, credentials are
+# minted) and then never answers, like a server whose reply is lost on the way back.
 # "slow:<seconds>" is accepted too; it is parsed rather than listed.
 EXPIRATION_FORMATS = ("+00:00", "Z", "+02:00", "fractional")
 STAT_KEYS = (
@@ -154,8 +158,10 @@ class StandinCatalog:
         port: int = 0,
         registry_port: int = 0,
         verbose: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.region = region
+        self.tls = tls
         self.verbose = verbose
         self._ports = (port, registry_port)
         self._lock = threading.Lock()
@@ -171,6 +177,8 @@ class StandinCatalog:
         self._access_expiry: dict[str, float] = {}
         self._faults: dict[str, tuple[str, int | None]] = {}
         self._stats = dict.fromkeys(STAT_KEYS, 0)
+        # Every secret handed out, so that a test can look for any of them where none belongs.
+        self._issued: list[str] = []
         self.configure(expiration_format=expiration_format)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -186,7 +194,11 @@ class StandinCatalog:
             catalog.server_close()
             raise
         self._servers = [catalog, registry]
+        # A restart after stop() comes back on the same ports, as a recovered server would.
+        self._ports = (catalog.server_address[1], registry.server_address[1])
         for server in self._servers:
+            if self.tls is not None:
+                server.socket = self.tls.wrap_socket(server.socket, server_side=True)
             # A short poll keeps stop() fast; the cost is a few idle wake-ups a second.
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -232,7 +244,8 @@ class StandinCatalog:
         if not self._servers:
             raise RuntimeError("the stand-in is not running; call start() first")
         port = self._servers[index].server_address[1]
-        return f"http://127.0.0.1:{port}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{port}"
 
     # -- knobs for tests -------------------------------------------------------------------
 
@@ -262,7 +275,13 @@ class StandinCatalog:
         code = "rt-" + secrets.token_urlsafe(24)
         with self._lock:
             self._live_refresh.add(code)
+            self._issued.append(code)
         return code
+
+    def issued_secrets(self) -> list[str]:
+        """Every code, refresh token, access token, secret key and session token handed out."""
+        with self._lock:
+            return list(self._issued)
 
     def revoke_all(self) -> None:
         """Make every refresh token invalid, as a logout elsewhere would.
@@ -328,6 +347,7 @@ class StandinCatalog:
             expires_at = int(time.time()) + self._access_token_ttl
             self._live_refresh.add(new_refresh)
             self._access_expiry[access] = float(expires_at)
+            self._issued += [new_refresh, access]
         return 200, {"refresh_token": new_refresh, "access_token": access, "expires_at": expires_at}
 
     def _credentials(self, access_token: str) -> tuple[int, dict[str, Any]]:
@@ -339,10 +359,13 @@ class StandinCatalog:
             ttl = self._credentials_ttl
             style = self._expiration_format
         expiration = datetime.now(timezone.utc) + timedelta(seconds=ttl)
+        secret_key, session_token = secrets.token_urlsafe(30), secrets.token_urlsafe(180)
+        with self._lock:
+            self._issued += [secret_key, session_token]
         return 200, {
             "AccessKeyId": _random_key_id(),
-            "SecretAccessKey": secrets.token_urlsafe(30),
-            "SessionToken": secrets.token_urlsafe(180),
+            "SecretAccessKey": secret_key,
+            "SessionToken": session_token,
             "Expiration": _format_expiration(expiration, style),
         }
 
@@ -382,6 +405,7 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.0: one request per connection, so no keep-alive bookkeeping is needed.
     protocol_version = "HTTP/1.0"
     server_version = "StandinQuilt/1"
+    _lose_answer = False  # set per request by the "lost" fault
     routes: ClassVar[dict[tuple[str, str], Callable[[Any], None]]] = {}
 
     @property
@@ -414,6 +438,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(min(max(length, 0), MAX_BODY_BYTES))
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
+        if self._lose_answer:
+            self.standin._stopping.wait(HANG_LIMIT_SECONDS)
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -430,6 +457,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply the pending fault for `endpoint`; True if it took the place of the answer."""
         fault = self.standin._take_fault(endpoint)
         if fault is None:
+            return False
+        if fault == "lost":
+            self._lose_answer = True
             return False
         if fault.startswith("slow:"):
             delay = float(fault[len("slow:") :])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+import trustme
 from standin_catalog import ENDPOINTS, EXPIRATION_FORMATS, StandinCatalog
 
 STANDIN_SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "standin_catalog.py"
@@ -30,8 +32,12 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def _post_token(http: requests.Session, standin: StandinCatalog, token: str) -> requests.Response:
-    return http.post(f"{standin.registry_url}/api/token", data={"refresh_token": token}, timeout=5)
+def _post_token(
+    http: requests.Session, standin: StandinCatalog, token: str, timeout: float = 5
+) -> requests.Response:
+    return http.post(
+        f"{standin.registry_url}/api/token", data={"refresh_token": token}, timeout=timeout
+    )
 
 
 def _access_token(http: requests.Session, standin: StandinCatalog) -> str:
@@ -272,6 +278,56 @@ def test_hang_times_the_client_out_and_does_not_block_stop(
     started = time.monotonic()
     standin.stop()
     assert time.monotonic() - started < 2
+
+
+def test_lost_does_the_work_but_never_answers(
+    http: requests.Session, standin: StandinCatalog
+) -> None:
+    code = standin.issue_code()
+    standin.set_fault("token", "lost", times=1)
+    with pytest.raises(requests.ReadTimeout):
+        _post_token(http, standin, code, timeout=0.3)
+    # The code was spent by the rotation whose answer never arrived.
+    assert _post_token(http, standin, code).status_code == 401
+    assert standin.stats()["reused_refresh_tokens"] == 1
+
+
+def test_a_restart_comes_back_on_the_same_ports(
+    http: requests.Session, standin: StandinCatalog
+) -> None:
+    urls = (standin.catalog_url, standin.registry_url)
+    code = standin.issue_code()
+    standin.stop()
+    with pytest.raises(requests.ConnectionError):
+        http.get(f"{urls[0]}/config.json", timeout=2)
+    standin.start()
+    assert (standin.catalog_url, standin.registry_url) == urls
+    assert _post_token(http, standin, code).status_code == 200, "tokens survive a restart"
+
+
+def test_issued_secrets_lists_every_secret(http: requests.Session, standin: StandinCatalog) -> None:
+    code = standin.issue_code()
+    tokens = _post_token(http, standin, code).json()
+    creds = _get_credentials(http, standin, tokens["access_token"]).json()
+    issued = standin.issued_secrets()
+    wanted = [code, tokens["refresh_token"], tokens["access_token"]]
+    wanted += [creds["SecretAccessKey"], creds["SessionToken"]]
+    assert all(secret in issued for secret in wanted)
+
+
+def test_tls(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    with StandinCatalog(tls=server_context) as standin, requests.Session() as http:
+        http.trust_env = False
+        assert standin.catalog_url.startswith("https://127.0.0.1:")
+        with pytest.raises(requests.exceptions.SSLError):
+            http.get(f"{standin.catalog_url}/config.json", timeout=5)
+        answer = http.get(f"{standin.catalog_url}/config.json", timeout=5, verify=str(bundle))
+        assert answer.json()["registryUrl"] == standin.registry_url + "/"
 
 
 def test_slow_answers_correctly_after_the_delay(
