@@ -5,11 +5,15 @@ case. So this module reads lines the way botocore's RawConfigParser does (same h
 `key = value` and `key: value`, same rule for indented continuation lines, `#` and `;` comments)
 and replaces, or inserts, only the lines it owns; every other byte is written back as it was.
 
-It refuses, and leaves the file untouched, when it cannot tell what the edit would mean: text
-before the first header, a second section or an oddly spaced header for the target profile, and a
-repeated key or a line that is not `key = value` inside the target section. A repeated key or
-section elsewhere is left alone: the file is the user's, botocore names such lines itself, and
-which copy to keep is not ours to guess.
+It refuses, and leaves the file untouched, any file botocore refuses to read, since no AWS tool
+could then use the profile we write, wherever the fault is: a byte order mark, text before the
+first header, a section given twice (headers compare as written; only [DEFAULT] may repeat), a
+key given twice in one section (keys compare lowercased), a line that is neither `key = value`
+nor `key: value`, a `= value` with no key, and an indented block under `key =` with a line that
+is not `name = value` (under a [DEFAULT] key, only once a section inherits it: the new section
+of ours counts). It also refuses what botocore reads but we cannot edit without guessing: an
+oddly spaced or quoted header for the target profile, or two sections that both name it, such
+as [default] and [profile default].
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ import stat
 import tempfile
 from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from credproc.errors import AwsConfigError
+from credproc.errors import AwsConfigError, InvalidProfileError
 
 # Universal newlines, as configparser sees the file: \r\n, \r and \n all end a line.
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -35,8 +39,11 @@ _SETTING = re.compile(r"(?P<key>.*?)\s*[=:]\s*(?P<value>.*)")
 # botocore splits headers with shlex, so a name with spaces, quotes or brackets would not survive.
 _PROFILE_NAME = re.compile(r"[^\s\[\]\"'\\]+")
 _KEY = re.compile(r"[a-z0-9_]+")
+# configparser's section whose keys every other section inherits; it alone may appear twice.
+_DEFAULTS = "DEFAULT"
+_AS_IT_IS = "so the AWS tools cannot read the file as it is"
 
-_Kind = Literal["blank", "header", "setting", "more", "other"]
+_Kind = Literal["blank", "header", "setting", "more", "unnamed", "other"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ class Profile:
 class _Line:
     text: str  # without its line ending
     ending: str
-    kind: _Kind = "blank"  # blank also covers comments; "more" continues the setting above
+    # blank also covers comments; "more" continues the setting above; "unnamed" is `= value`
+    kind: _Kind = "blank"
     name: str = ""  # a header's text between the brackets, or a setting's lowercased key
     value: str = ""
 
@@ -60,6 +68,16 @@ class _Line:
 class _Section:
     header: int  # index of the header line
     end: int  # index one past its last line
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What botocore's parser makes of a file; a problem is (line index, where and what, fix)."""
+
+    problems: list[tuple[int, str, str]] = field(default_factory=list)
+    headers: dict[str, int] = field(default_factory=dict)  # section -> its first header's index
+    keys: dict[str, dict[str, int]] = field(default_factory=dict)  # section -> key -> line index
+    blocks: list[tuple[int, str, str]] = field(default_factory=list)  # bad block line, section, key
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -82,8 +100,7 @@ def set_profile(
     """Write `settings` into the profile's section; keys in `keep_existing` only if missing."""
     _check_request(path, profile, settings)
     data, mode = _read(path)
-    bom, text = _decode(data or b"", path)
-    updated = bom + _edit(text, profile, settings, keep_existing, path).encode("utf-8")
+    updated = _edit(_text_to_edit(data, path), profile, settings, keep_existing, path).encode()
     if updated != data:  # an unchanged file is not rewritten, so its mtime tells the truth
         _write(path, updated, mode)
 
@@ -92,7 +109,7 @@ def check_editable(path: Path, profile: str, settings: Mapping[str, str]) -> Non
     """Raise now what set_profile would raise, so a login is not spent on a file we can't edit."""
     _check_request(path, profile, settings)
     data, _ = _read(path)
-    _edit(_decode(data or b"", path)[1], profile, settings, (), path)
+    _edit(_text_to_edit(data, path), profile, settings, (), path)
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -103,6 +120,9 @@ def check_editable(path: Path, profile: str, settings: Mapping[str, str]) -> Non
 def read_profiles(path: Path) -> list[Profile]:
     """Every [default] and [profile NAME] section, in file order; a missing file has none."""
     try:
+        # Process mode reads this too: a FIFO here must be refused, not waited on for ever.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise AwsConfigError(f"{path} is not a regular file")
         data = path.read_bytes()
     except FileNotFoundError:
         return []
@@ -124,10 +144,12 @@ def get_profile(path: Path, profile: str) -> Profile | None:
 
 
 def _check_request(path: Path, profile: str, settings: Mapping[str, str]) -> None:
-    if not _PROFILE_NAME.fullmatch(profile):
-        raise AwsConfigError(
-            f"profile name {profile!r} cannot go into {path}: "
-            "use a name without spaces, brackets, quotes or backslashes"
+    if not profile:
+        raise InvalidProfileError("the profile name is empty")
+    if not _PROFILE_NAME.fullmatch(profile) or profile.startswith("-"):
+        raise InvalidProfileError(
+            f"profile name {profile!r} cannot go into {path}: use a name without spaces, "
+            "brackets, quotes or backslashes, that does not start with -"
         )
     for key, value in settings.items():
         if not _KEY.fullmatch(key):
@@ -152,19 +174,34 @@ def _read(path: Path) -> tuple[bytes | None, int]:
     if not stat.S_ISREG(info.st_mode):
         raise AwsConfigError(f"{path} is not a regular file; move it away or set AWS_CONFIG_FILE")
     try:
-        return path.read_bytes(), stat.S_IMODE(info.st_mode)
+        data = path.read_bytes()
     except OSError as exc:
         raise AwsConfigError(f"cannot read {path}: {_reason(exc)}; check its permissions") from exc
+    # The rename would get past a write protection the user set on purpose.
+    if not info.st_mode & stat.S_IWUSR:
+        raise AwsConfigError(f"{path} is read-only; to let setup edit it, run: chmod u+w {path}")
+    return data, stat.S_IMODE(info.st_mode)
 
 
 def _decode(data: bytes, path: Path) -> tuple[bytes, str]:
-    """The byte order mark (kept aside so it is written back) and the text after it."""
+    """The byte order mark, if any (reading skips it, editing refuses it), and the text after."""
     bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
     try:
         return bom, data[len(bom) :].decode("utf-8")
     except UnicodeDecodeError as exc:
         position = exc.start + len(bom)
         raise AwsConfigError(f"{path} is not UTF-8 (byte {position}); save it as UTF-8") from exc
+
+
+def _text_to_edit(data: bytes | None, path: Path) -> str:
+    bom, text = _decode(data or b"", path)
+    # botocore decodes with the locale's codec, never utf-8-sig, so the mark hides the first header.
+    if bom:
+        raise AwsConfigError(
+            f"{path} line 1: the file starts with a byte order mark, {_AS_IT_IS}; "
+            "save it as UTF-8 without one"
+        )
+    return text
 
 
 def _parse(text: str) -> list[_Line]:
@@ -184,7 +221,7 @@ def _parse(text: str) -> list[_Line]:
             indent = depth
             line = _classify(line, stripped)
             lines.append(line)
-            # configparser keeps the current key across a malformed line, so continuations do too
+            # configparser keeps the current key across a malformed line, but `= value` clears it
             after_setting = line.kind == "setting" or (after_setting and line.kind == "other")
     return lines
 
@@ -194,9 +231,11 @@ def _classify(line: _Line, stripped: str) -> _Line:
     if header:
         return replace(line, kind="header", name=header["name"])
     setting = _SETTING.match(stripped)
-    if setting and setting["key"]:
-        return replace(line, kind="setting", name=setting["key"].lower(), value=setting["value"])
-    return replace(line, kind="other")
+    if setting is None:
+        return replace(line, kind="other")
+    if not setting["key"]:
+        return replace(line, kind="unnamed")
+    return replace(line, kind="setting", name=setting["key"].lower(), value=setting["value"])
 
 
 def _profile_of(header: str) -> str | None:
@@ -220,7 +259,10 @@ def _edit(
     path: Path,
 ) -> str:
     lines = _parse(text)
-    _check_start(lines, path)
+    found = _sections_naming(lines, profile)
+    target = lines[found[0].header].name if found else section_name(profile)
+    _check_readable(lines, target, settings.keys(), path)
+    section = _one_section(lines, found, profile, path)
     counts = Counter(line.ending for line in lines if line.ending)
     ending = counts.most_common(1)[0][0] if counts else "\n"
     # A file without a final line break keeps ending without one, whatever its last line now is.
@@ -228,37 +270,115 @@ def _edit(
     if open_end:
         lines[-1] = replace(lines[-1], ending=ending)
     out = [line.text + line.ending for line in lines]
-    section = _target_section(lines, profile, path)
     if section is None:
         out += _new_section(lines, profile, settings, ending)
     else:
-        for span, new in _changes(lines, section, settings, keep_existing, ending, path):
+        for span, new in _changes(lines, section, settings, keep_existing, ending):
             out[span.start : span.stop] = new
     if open_end:
         out[-1] = out[-1].rstrip("\r\n")
     return "".join(out)
 
 
-def _check_start(lines: list[_Line], path: Path) -> None:
-    for number, line in enumerate(lines, start=1):
+def _check_readable(lines: list[_Line], target: str, added: Collection[str], path: Path) -> None:
+    """Refuse what botocore refuses now, or would once section `target` holds the `added` keys."""
+    reading = _read_like_botocore(lines)
+    problems = reading.problems + _block_problems(reading, {})
+    outcome = _AS_IT_IS
+    if not problems:
+        # Every section inherits [DEFAULT]'s keys, so a new section can expose a bad block there.
+        problems = _block_problems(reading, {target: added})
+        outcome = f"so the AWS tools could not read the file once [{target}] is added"
+    if problems:
+        _, where, fix = min(problems)
+        raise AwsConfigError(f"{path} {where}, {outcome}; {fix}")
+
+
+def _read_like_botocore(lines: list[_Line]) -> _Reading:
+    """RawConfigParser(strict=True) read: its errors, each section's keys and the bad blocks."""
+    reading = _Reading()
+    section: str | None = None
+    for index, line in enumerate(lines):
         if line.kind == "header":
+            section = line.name
+            _read_header(reading, index, section)
+        elif line.kind in ("blank", "more"):
+            continue
+        elif line.kind == "setting" and section is not None:
+            _read_setting(reading, lines, index, section)
+        else:
+            reading.problems.append(_unreadable(line.kind, index, section))
+    return reading
+
+
+def _read_header(reading: _Reading, index: int, section: str) -> None:
+    # Headers compare as written: [profile  a] and [profile a] are two sections to configparser.
+    first = reading.headers.setdefault(section, index)
+    if first != index and section != _DEFAULTS:
+        where = f"lines {first + 1} and {index + 1}: [{section}] appears twice"
+        reading.problems.append((index, where, "merge the two sections into one"))
+    reading.keys.setdefault(section, {})
+
+
+def _read_setting(reading: _Reading, lines: list[_Line], index: int, section: str) -> None:
+    line, seen = lines[index], reading.keys[section]
+    # A key is what precedes `=`; a pasted secret can land there, so only a plain name is shown.
+    key = line.name if _KEY.fullmatch(line.name) else "a key"
+    if line.name in seen:
+        where = f"line {index + 1}: {key} is set twice in [{section}] (also line "
+        reading.problems.append((index, f"{where}{seen[line.name] + 1})", "delete one of them"))
+    seen.setdefault(line.name, index)
+    if line.value:
+        return  # botocore reads a block as name = value lines only under an empty first line
+    for more in range(index + 1, _block_end(lines, index)):
+        # botocore splits the joined block with str.splitlines, which also breaks at \v, \f, \x1c…
+        parts = lines[more].text.strip().splitlines() if lines[more].kind == "more" else []
+        if any(part.strip() and "=" not in part for part in parts):
+            reading.blocks.append((more, section, key))
             return
-        if line.kind != "blank":
-            raise AwsConfigError(
-                f"{path} line {number}: text before the first [section] header; "
-                "move it into a section or comment it out with #"
-            )
 
 
-def _target_section(lines: list[_Line], profile: str, path: Path) -> _Section | None:
-    """The profile's one section; a header with odd spacing or a second section is refused."""
+def _unreadable(kind: _Kind, index: int, section: str | None) -> tuple[int, str, str]:
+    if section is None:
+        where = f"line {index + 1}: text before the first [section] header"
+        return index, where, "move it into a section or comment it out with #"
+    if kind == "unnamed":
+        where = f"line {index + 1}: a '= value' line without a key in [{section}]"
+        return index, where, "write the setting's name before the = or remove the line"
+    where = f"line {index + 1}: not a 'key = value' line in [{section}]"
+    return index, where, "fix it, remove it or comment it out with #"
+
+
+def _block_problems(
+    reading: _Reading, added: Mapping[str, Collection[str]]
+) -> list[tuple[int, str, str]]:
+    """The bad blocks botocore parses: every section's own, and [DEFAULT]'s a section inherits."""
+    sections = {name: set(keys) for name, keys in reading.keys.items() if name != _DEFAULTS}
+    for name, keys in added.items():
+        sections.setdefault(name, set()).update(keys)
+    problems = []
+    for index, section, key in reading.blocks:
+        if section != _DEFAULTS or any(key not in keys for keys in sections.values()):
+            where = f"line {index + 1}: this line in the block under {key} in [{section}] has no ="
+            problems.append((index, where, "write it as name = value or remove it"))
+    return problems
+
+
+def _sections_naming(lines: list[_Line], profile: str) -> list[_Section]:
+    """Every section whose header botocore reads as the profile's, spaced oddly or not."""
     starts = [index for index, line in enumerate(lines) if line.kind == "header"]
     ends = [*starts[1:], len(lines)]
-    found = [
+    return [
         _Section(start, end)
         for start, end in zip(starts, ends)
         if _profile_of(lines[start].name.strip()) == profile
     ]
+
+
+def _one_section(
+    lines: list[_Line], found: list[_Section], profile: str, path: Path
+) -> _Section | None:
+    """The profile's one section; a header with odd spacing or a second section is refused."""
     wanted = section_name(profile)
     for section in found:
         if lines[section.header].name not in (wanted, f"profile {profile}"):
@@ -290,16 +410,18 @@ def _changes(
     settings: Mapping[str, str],
     keep_existing: Collection[str],
     ending: str,
-    path: Path,
 ) -> list[tuple[range, list[str]]]:
     """The spans of old lines to replace and their new lines, last span first."""
-    existing = _settings_of(lines, section, path)
+    existing = _settings_of(lines, section)
     changes: list[tuple[range, list[str]]] = []
+    # Added keys take the next header's indent: one indented deeper would continue their value.
+    after = lines[section.end].text if section.end < len(lines) else ""
+    added_indent = after[: len(after) - len(after.lstrip())]
     added: list[str] = []
     for key, value in settings.items():
         span = existing.get(key)
         if span is None:
-            added.append(f"{key} = {value}{ending}")
+            added.append(f"{added_indent}{key} = {value}{ending}")
         elif key not in keep_existing and not (len(span) == 1 and lines[span[0]].value == value):
             first = lines[span[0]]
             # The old indent stays: indented keys below would otherwise become its continuation.
@@ -310,25 +432,13 @@ def _changes(
     return sorted(changes, key=lambda change: change[0].start, reverse=True)
 
 
-def _settings_of(lines: list[_Line], section: _Section, path: Path) -> dict[str, range]:
+def _settings_of(lines: list[_Line], section: _Section) -> dict[str, range]:
     """Each key of the section and the lines it spans, its indented block included."""
-    found: dict[str, range] = {}
-    where = f"[{lines[section.header].name}]"
-    for index in range(section.header + 1, section.end):
-        line = lines[index]
-        if line.kind == "other":
-            raise AwsConfigError(
-                f"{path} line {index + 1}: not a 'key = value' line in {where}; fix or remove it"
-            )
-        if line.kind != "setting":
-            continue
-        if line.name in found:
-            raise AwsConfigError(
-                f"{path} line {index + 1}: {line.name} is set twice in {where} (also line "
-                f"{found[line.name][0] + 1}); delete one of them"
-            )
-        found[line.name] = range(index, _block_end(lines, index))
-    return found
+    return {
+        lines[index].name: range(index, _block_end(lines, index))
+        for index in range(section.header + 1, section.end)
+        if lines[index].kind == "setting"
+    }
 
 
 def _block_end(lines: list[_Line], start: int) -> int:

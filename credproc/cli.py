@@ -28,10 +28,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if registry is not None:
         answer = fastpath.cached_answer(paths.data_dir(), registry)
         if answer is not None:
-            sys.stdout.write(answer)
-            sys.stdout.flush()
-            return 0
+            return _emit(answer)
     return _main(args)
+
+
+def _emit(answer: str) -> int:
+    """Hand the SDK its answer; a closed or full stdout is a failure, not a traceback."""
+    try:
+        sys.stdout.write(answer)
+        sys.stdout.flush()
+    except (AttributeError, OSError, ValueError) as exc:  # None, EPIPE/ENOSPC, closed
+        # What is still buffered would fail again, noisily, when the interpreter exits.
+        try:  # noqa: SIM105 (contextlib is not worth its import on this path)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass
+        reason = getattr(exc, "strerror", None) or "it is closed"
+        _say(f"quilt-credproc: cannot write the credentials to standard output: {reason}")
+        return 1  # ExitCode.FAILURE, which this path does not import
+    return 0
 
 
 def _fast_registry(args: list[str]) -> str | None:
@@ -51,12 +66,17 @@ def _main(args: list[str]) -> int:
     verbose = False
     try:
         options = _parser().parse_args(args)
-        verbose = bool(options.verbose)
+        verbose = bool(getattr(options, "verbose", False))
         _configure_logging(verbose)
         return int(options.handler(options))
     except CredprocError as exc:
         _configure_logging(verbose)
-        log.debug("failed", exc_info=True)
+        # Only the names of the causes: their messages come from other libraries.
+        causes, cause = [], exc.__cause__
+        while cause is not None:
+            causes.append(f"{type(cause).__module__}.{type(cause).__qualname__}")
+            cause = cause.__cause__
+        log.debug("%s failed; caused by: %s", type(exc).__name__, " <- ".join(causes) or "-")
         log.error("%s", exc)
         return int(exc.exit_code)
     except KeyboardInterrupt:
@@ -72,19 +92,26 @@ def _main(args: list[str]) -> int:
 def _configure_logging(verbose: bool) -> None:
     import logging
 
+    class Formatter(logging.Formatter):
+        """Warnings and errors read the same at any verbosity; steps get a time and a source."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            if record.levelno >= logging.ERROR:
+                return f"quilt-credproc: {record.getMessage()}"
+            if record.levelno == logging.WARNING:
+                return f"quilt-credproc: warning: {record.getMessage()}"
+            moment = f"{self.formatTime(record, '%H:%M:%S')}.{record.msecs:03.0f}"
+            return f"quilt-credproc: {moment} {record.name}: {record.getMessage()}"
+
     root = logging.getLogger()
     if root.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
-    if verbose:
-        fmt = "quilt-credproc: %(asctime)s %(name)s %(levelname)s %(message)s"
-    else:
-        fmt = "quilt-credproc: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(Formatter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if not verbose:
-        logging.getLogger("credproc").setLevel(logging.WARNING)
+    # filelock's own lines repeat ours (lock path and wait) with object ids.
+    logging.getLogger("filelock").setLevel(logging.INFO)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,7 +139,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    parser.set_defaults(handler=_process_mode, verbose=False)
+    # No default for verbose here: set_defaults would reach into the action the subcommands
+    # share, and `quilt-credproc -v setup` would lose its -v.
+    parser.set_defaults(handler=_process_mode)
     parser.add_argument("--version", action="version", version=f"quilt-credproc {__version__}")
     parser.add_argument(
         "--registry",
@@ -157,12 +186,12 @@ def _process_mode(options: argparse.Namespace) -> int:
     creds = process.credentials_for(
         registry, Store(paths.data_dir()), client, lambda login: _fix_command(registry, login)
     )
-    sys.stdout.write(creds.process_answer() + "\n")
-    sys.stdout.flush()
-    return 0
+    return _emit(creds.process_answer() + "\n")
 
 
 def _setup(options: argparse.Namespace) -> int:
+    import shlex
+
     from credproc import awsconfig, login
     from credproc.store import Store
 
@@ -176,7 +205,9 @@ def _setup(options: argparse.Namespace) -> int:
     store = Store(paths.data_dir())
     target = login.resolve_target(request, _client(), store, config, os.environ)
     settings = login.profile_settings(login.helper_command(), target)
+    # Both before the prompt: a code is good once, so nothing may fail after it is spent.
     awsconfig.check_editable(config, request.profile, settings)
+    store.check_writable(target.registry)
     _say(f"To log in, open {target.code_url} , sign in, and copy the code it shows.")
     if request.open_browser:
         login.default_opener(target.code_url)
@@ -185,7 +216,7 @@ def _setup(options: argparse.Namespace) -> int:
     new_login = login.exchange_code(target, code, client)
     login.save_login(new_login, store, client)
     awsconfig.set_profile(config, request.profile, settings, keep_existing=("region",))
-    aws = "aws" if request.profile == "default" else f"aws --profile {request.profile}"
+    aws = "aws" if request.profile == "default" else f"aws --profile {shlex.quote(request.profile)}"
     _say(
         f"Logged in to {target.catalog or target.registry}. Profile {request.profile!r} "
         f"in {config} now gets its credentials from quilt-credproc.\nTry: {aws} s3 ls"
@@ -194,21 +225,25 @@ def _setup(options: argparse.Namespace) -> int:
 
 
 def _client() -> Client:
+    import math
+
     from credproc.errors import UsageError
     from credproc.registry import Client, Deadline
 
-    raw = os.environ.get("QUILT_CREDPROC_TIMEOUT", "")
+    raw = os.environ.get("QUILT_CREDPROC_TIMEOUT", "").strip()
     try:
         seconds = float(raw) if raw else DEFAULT_TIMEOUT
     except ValueError:
-        raise UsageError(
-            f"QUILT_CREDPROC_TIMEOUT must be a number of seconds, not {raw!r}"
-        ) from None
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise UsageError(f"QUILT_CREDPROC_TIMEOUT must be a number of seconds above 0, not {raw!r}")
     return Client(Deadline(seconds))
 
 
 def _fix_command(registry: str, login: Login | None) -> str:
-    """The exact setup command that logs this registry in again."""
+    """The exact setup command that logs this registry in again, quoted for a POSIX shell."""
+    import shlex
+
     from credproc import awsconfig
     from credproc.errors import CredprocError
     from credproc.login import registry_in_command
@@ -221,20 +256,21 @@ def _fix_command(registry: str, login: Login | None) -> str:
         ]
     except CredprocError:
         profiles = []
-    words = ["quilt-credproc setup"]
+    words = ["quilt-credproc", "setup"]
     if len(profiles) == 1:
-        words.append(f"--profile {profiles[0]}")
+        words += ["--profile", profiles[0]]
     if login is not None and login.catalog:
-        words.append(f"--catalog {login.catalog}")
+        words += ["--catalog", login.catalog]
     else:
-        words.append(f"--registry {registry}")
-    return " ".join(words)
+        words += ["--registry", registry]
+    return shlex.join(words)
 
 
 def _say(text: str) -> None:
     """Talk to the person at the terminal: stdout is reserved for credentials."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+    if sys.stderr is not None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 _EPILOG = """\

@@ -40,6 +40,19 @@ class LoginRequiredError(CredprocError):
         self.fix_command = fix_command
 
 
+class CodeRejectedError(CredprocError):
+    """setup: the registry did not take the code the user pasted."""
+
+    exit_code = ExitCode.LOGIN_REQUIRED
+
+    def __init__(self, code_url: str) -> None:
+        super().__init__(
+            f"the registry did not accept that code (each code works once); "
+            f"open {code_url} for a new one and run setup again"
+        )
+        self.code_url = code_url
+
+
 class ServerError(CredprocError, OSError):
     """A catalog or registry answered badly, or not at all."""
 
@@ -67,11 +80,14 @@ class StoreError(CredprocError, OSError):
 
 class LockTimeoutError(CredprocError, TimeoutError):
     def __init__(self, lock_path: str, seconds: float) -> None:
-        super().__init__(
-            f"another quilt-credproc process held the lock {lock_path} for more than {seconds:g} s"
-        )
+        held = f"{seconds:.2g} s"
+        super().__init__(f"another quilt-credproc process held the lock {lock_path} over {held}")
         self.lock_path = lock_path
 
 
 class AwsConfigError(CredprocError):
     """The AWS config file cannot be read, understood or written safely."""
+
+
+class InvalidProfileError(UsageError, AwsConfigError):
+    """A profile name the AWS config file cannot hold, or the AWS CLI could not be given."""

@@ -19,6 +19,7 @@ FORMAT_VERSION = 1
 # botocore refreshes 15 minutes before expiry and runs the helper again on every request when
 # handed anything shorter, so credentials are served from the store only with more left.
 MIN_SECONDS_LEFT = 20 * 60
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
@@ -42,7 +43,8 @@ def cached_answer(directory: str, registry: str, now: float | None = None) -> st
     if path is None:
         return None
     try:
-        with open(path, encoding="utf-8") as file:
+        # Non-blocking, so that a FIFO put where the file belongs cannot hang an AWS command.
+        with open(os.open(path, os.O_RDONLY | _NONBLOCK), encoding="utf-8") as file:
             header = file.readline().split()
             answer = file.readline()
     except (OSError, UnicodeDecodeError):

@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from credproc import awsconfig, urls
-from credproc.errors import CredprocError, LoginRequiredError, TokenRejectedError, UsageError
+from credproc.errors import (
+    CodeRejectedError,
+    CredprocError,
+    InvalidURLError,
+    ServerError,
+    TokenRejectedError,
+    UsageError,
+)
 from credproc.registry import Client
 from credproc.store import Credentials, Login, Store
 
@@ -83,7 +90,10 @@ def resolve_target(
     if catalog is not None:
         catalog = urls.catalog(catalog)
         config_json = client.catalog_config(catalog)
-        registry = urls.registry(config_json.registry)
+        try:
+            registry = urls.registry(config_json.registry)
+        except InvalidURLError as exc:
+            raise ServerError(f"GET {catalog}/config.json", f"its registryUrl: {exc}") from exc
         return Target(registry, catalog, config_json.region, f"{catalog}/code")
     registry = urls.registry(registry or "")
     remembered = _stored(store, registry)
@@ -96,13 +106,16 @@ def exchange_code(target: Target, code: str, client: Client) -> Login:
     code = code.strip()
     if not code:
         raise UsageError("no code was entered; nothing was changed")
+    if not (code.isascii() and code.isprintable()) or any(c.isspace() for c in code):
+        # Never echo it: whatever was pasted may be a secret of some other kind.
+        raise UsageError(
+            f"that is not a code from {target.code_url} (a code is one word of letters, "
+            "digits and punctuation); nothing was changed"
+        )
     try:
         tokens = client.refresh(target.registry, code)
     except TokenRejectedError as exc:
-        raise LoginRequiredError(
-            "the registry did not accept that code (each code works once)",
-            f"open {target.code_url} for a new code and run setup again",
-        ) from exc
+        raise CodeRejectedError(target.code_url) from exc
     creds: Credentials = client.credentials(target.registry, tokens.access_token)
     return Login(
         registry=target.registry,
@@ -152,7 +165,11 @@ def default_prompt(text: str) -> str:
     if sys.stdin is not None and sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass(text, stream=sys.stderr)
+        try:
+            return getpass.getpass(text, stream=sys.stderr)
+        except EOFError:
+            sys.stderr.write("\n")  # Ctrl-D: end the prompt's line before the message
+            raise
     line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line:
         raise EOFError

@@ -15,7 +15,11 @@ APP_NAME = "quilt-credproc"
 def data_dir() -> str:
     """The folder holding one login record per registry."""
     if sys.platform == "linux":
-        base = os.environ.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")
+        base = os.environ.get("XDG_DATA_HOME", "").strip()
+        # The XDG spec says a relative path is to be ignored: the store must not move with the
+        # working directory. (platformdirs takes it as it is.)
+        if not os.path.isabs(base):
+            base = os.path.expanduser("~/.local/share")
         return os.path.join(base, APP_NAME)
     import platformdirs
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from credproc import fastpath
 from credproc.errors import (
@@ -35,7 +37,11 @@ def credentials_for(
     """Stored credentials while fresh, else new ones from the registry, under the lock."""
     login = _load(store, registry, fix_command)
     if login is not None and login.credentials and _fresh(login.credentials, clock()):
+        log.debug("the stored credentials are good until %s", login.credentials.expiration_rfc3339)
         return login.credentials
+    if login is None or not login.logged_in:
+        # Nothing to wait for: a login appears only through setup, which the user must run.
+        raise LoginRequiredError("not logged in to " + registry, fix_command(login))
     try:
         with store.lock(registry, timeout=client.deadline.remaining()):
             # Another process may have refreshed while this one waited for the lock.
@@ -84,16 +90,35 @@ def _refresh(login: Login, store: Store, client: Client, clock: Callable[[], flo
 
 
 def _renew_access_token(login: Login, store: Store, client: Client) -> tuple[Login, str]:
-    tokens = client.refresh(login.registry, login.refresh_token or "")
-    login = dataclasses.replace(
-        login,
-        refresh_token=tokens.refresh_token,
-        access_token=tokens.access_token,
-        access_expires_at=tokens.expires_at,
-    )
-    # The registry may have retired the old refresh token: keep the new one before anything else.
-    store.save(login)
+    with _signals_held():
+        tokens = client.refresh(login.registry, login.refresh_token or "")
+        login = dataclasses.replace(
+            login,
+            refresh_token=tokens.refresh_token,
+            access_token=tokens.access_token,
+            access_expires_at=tokens.expires_at,
+        )
+        # The registry may have retired the old refresh token: keep the new one first.
+        store.save(login)
     return login, tokens.access_token
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Let Ctrl-C and SIGTERM wait until the rotated refresh token is stored.
+
+    A Ctrl-C in the terminal reaches the whole foreground group, this helper too, while the
+    registry may already have retired the old token. Held, the signal takes effect once the
+    new one is saved: at most one request's timeout later, and after the AWS command is gone.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _load(store: Store, registry: str, fix_command: Callable[[Login | None], str]) -> Login | None:

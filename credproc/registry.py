@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 USER_AGENT = f"quilt-credproc/{__version__}"
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,14 +78,18 @@ class Client:
         try:
             data = self._json(self._send("GET", f"{catalog}/config.json", endpoint), endpoint)
         except ServerError as exc:
-            if exc.problem.startswith(("HTTP 404", "the answer is not JSON")):
+            if exc.problem.startswith(("HTTP 404", "the answer is not valid JSON")):
                 raise _not_a_catalog(catalog, endpoint, exc.problem) from exc
             raise
         registry = data.get("registryUrl")
         if not isinstance(registry, str) or not registry.strip():
             raise _not_a_catalog(catalog, endpoint, "the answer has no registryUrl")
         region = data.get("region")
-        return CatalogConfig(registry, region if isinstance(region, str) and region else None)
+        if region is not None and not (isinstance(region, str) and _REGION.fullmatch(region)):
+            # A region is a convenience: a strange one is dropped, never written to the config.
+            log.warning("%s: ignoring its region, which is not an AWS region name", endpoint)
+            region = None
+        return CatalogConfig(registry, region)
 
     def refresh(self, registry: str, refresh_token: str) -> Tokens:
         """Trade a refresh token (or a code from /code) for new tokens."""
@@ -116,6 +122,9 @@ class Client:
             expires = parse_expiration(expiration)
         except ValueError as exc:
             raise ServerError(endpoint, "Expiration is not an ISO 8601 time") from exc
+        if expires <= time.time():
+            problem = f"the credentials expired at {expiration} (is this machine's clock right?)"
+            raise ServerError(endpoint, problem)
         return Credentials(
             access_key_id=_field(data, "AccessKeyId", str, endpoint),
             secret_access_key=_field(data, "SecretAccessKey", str, endpoint),
@@ -147,7 +156,7 @@ class Client:
             data = response.json()
         except ValueError as exc:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-            raise ServerError(endpoint, f"the answer is not JSON ({kind})") from exc
+            raise ServerError(endpoint, f"the answer is not valid JSON ({kind})") from exc
         if not isinstance(data, dict):
             raise ServerError(endpoint, "the answer is not a JSON object")
         return data

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -105,11 +107,12 @@ class Store:
         """The stored login, None when there is none; StoreError when it cannot be used."""
         path = self.path(registry)
         try:
-            with open(path, encoding="utf-8") as file:
-                text = file.read()
+            text = _read_text(path)
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise DamagedStoreError(path, "not a quilt-credproc login file") from exc
+        except OSError as exc:
             raise StoreError(f"cannot read the stored login {path}: {_reason(exc)}") from exc
         return self._parse(text, path, registry)
 
@@ -118,12 +121,13 @@ class Store:
         header = lines[0].split()
         if len(header) == 3 and header[0] == fastpath.HEADER_MAGIC:
             if header[1] != str(fastpath.FORMAT_VERSION):
-                raise StoreError(
-                    f"the stored login {path} was written by a newer quilt-credproc "
-                    f"(format {header[1]}); upgrade quilt-credproc or run setup again"
-                )
+                # Unusable by this version, so a login is required as for a damaged file.
+                problem = f"in format {header[1]}, from a newer quilt-credproc (upgrade to use it)"
+                raise DamagedStoreError(path, problem)
             try:
                 return _login_from_record(json.loads(lines[2]), registry)
+            except json.JSONDecodeError:
+                problem = "damaged (its record is cut short, or not JSON)"
             except (IndexError, ValueError, TypeError) as exc:
                 problem = f"damaged ({exc})" if isinstance(exc, ValueError) else "damaged"
         else:
@@ -168,9 +172,36 @@ class Store:
                     found.append(registry)
         return found
 
+    def check_writable(self, registry: str) -> None:
+        """Raise StoreError now if a login for `registry` could not be stored.
+
+        Call it before spending what a failed write would lose: setup's one-time code, or a
+        refresh token, which the registry retires as it answers.
+        """
+        path = self.path(registry)
+        self._ensure_directory()
+        if os.path.lexists(path) and not os.path.isfile(path):
+            what = "a folder" if os.path.isdir(path) else "something that is not a file"
+            raise StoreError(f"cannot store the login as {path}: {what} is in the way; remove it")
+        try:
+            fd, probe = tempfile.mkstemp(
+                prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX, dir=self.directory
+            )
+        except OSError as exc:
+            raise StoreError(f"cannot write in {self.directory}: {_reason(exc)}") from exc
+        os.close(fd)
+        # Named like a leftover, so that a kill right here leaves nothing the store keeps; a
+        # lock holder may also have removed it already.
+        with contextlib.suppress(OSError):
+            os.remove(probe)
+
     @contextlib.contextmanager
     def lock(self, registry: str, timeout: float) -> Iterator[None]:
-        """Hold the registry's lock; the OS frees it if this process dies."""
+        """Hold the registry's lock for a read-modify-write; the OS frees it if this process dies.
+
+        Once it is held, a write that a killed process left unfinished is completed, and the
+        folder is checked to take a write, before the caller spends a token it must store.
+        """
         import filelock
 
         self._ensure_directory()
@@ -183,8 +214,10 @@ class Store:
             raise LockTimeoutError(path, timeout) from exc
         except OSError as exc:
             raise StoreError(f"cannot lock {path}: {_reason(exc)}") from exc
-        log.debug("holding %s after waiting %.3f s", path, time.monotonic() - started)
         try:
+            log.debug("holding %s after waiting %.3f s", path, time.monotonic() - started)
+            self._finish_interrupted_write(registry)
+            self.check_writable(registry)
             yield
         finally:
             lock.release()
@@ -196,30 +229,80 @@ class Store:
             raise StoreError(f"cannot create {self.directory}: {_reason(exc)}") from exc
 
     def _write_atomically(self, path: str, text: str) -> None:
-        directory, name = os.path.split(path)
-        self._remove_leftovers(name)
+        self._remove_leftovers(path)
         try:
-            fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            fd, temp = tempfile.mkstemp(
+                prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX, dir=self.directory
+            )
         except OSError as exc:
-            raise StoreError(f"cannot write in {directory}: {_reason(exc)}") from exc
+            raise StoreError(f"cannot write in {self.directory}: {_reason(exc)}") from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(text)
                 file.flush()
                 os.fsync(file.fileno())
-            os.replace(temp, path)
+            self._put_in_place(temp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.remove(temp)
             raise StoreError(f"cannot write {path}: {_reason(exc)}") from exc
 
-    def _remove_leftovers(self, name: str) -> None:
-        # A process killed while writing leaves its temp file; the caller holds the lock for
-        # this registry, so no other writer of these names is alive.
+    def _put_in_place(self, temp: str, path: str) -> None:
+        os.replace(temp, path)
+        # The rename is durable only once the folder is synced; a power cut before that would
+        # bring back the old record, whose refresh token the registry has retired.
         with contextlib.suppress(OSError):
-            for other in os.listdir(self.directory):
-                if other.startswith(f".{name}.") and other.endswith(".tmp"):
-                    os.remove(os.path.join(self.directory, other))
+            _sync(self.directory)
+
+    def _finish_interrupted_write(self, registry: str) -> None:
+        """Put in place the record that a process killed before its rename left complete.
+
+        Writers hold the lock and remove older leftovers before they write, so a complete
+        leftover is newer than the stored record, and may hold the only refresh token the
+        registry still takes. Incomplete ones (a kill or power cut mid-write) are dropped.
+        """
+        path = self.path(registry)
+        complete = None
+        for temp in self._leftovers(path):
+            try:
+                text = _read_text(temp)
+                if text.endswith("\n"):
+                    self._parse(text, temp, registry)
+                    complete = temp
+            except (OSError, UnicodeDecodeError, StoreError):
+                continue
+        if complete is not None:
+            try:
+                _sync(complete)  # the kill may have come before its own fsync
+                self._put_in_place(complete, path)
+            except OSError as exc:
+                raise StoreError(f"cannot write {path}: {_reason(exc)}") from exc
+            log.debug("put in place %s, which a killed process had written", complete)
+        self._remove_leftovers(path)
+
+    def _leftovers(self, path: str) -> list[str]:
+        """Temp files that earlier writes of `path` left behind, oldest first."""
+        prefix = _temp_prefix(path)
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        # mkstemp's random part has no dot: this keeps the temp files of another registry's
+        # `x.login.login` out of those of `x.login`.
+        found = [
+            os.path.join(self.directory, name)
+            for name in names
+            if name.startswith(prefix)
+            and name.endswith(_TEMP_SUFFIX)
+            and "." not in name[len(prefix) : -len(_TEMP_SUFFIX)]
+        ]
+        return sorted(found, key=_modified)
+
+    def _remove_leftovers(self, path: str) -> None:
+        # The caller holds the lock for this registry, so no writer of these names is alive.
+        for temp in self._leftovers(path):
+            with contextlib.suppress(OSError):
+                os.remove(temp)
 
 
 class DamagedStoreError(StoreError):
@@ -230,12 +313,48 @@ class DamagedStoreError(StoreError):
 
 def _registry_in(path: str) -> str | None:
     try:
-        with open(path, encoding="utf-8") as file:
-            lines = file.read().split("\n")
+        lines = _read_text(path).split("\n")
         registry = json.loads(lines[2]).get("registry")
     except (OSError, ValueError, IndexError, AttributeError):
         return None
     return registry if isinstance(registry, str) else None
+
+
+_TEMP_SUFFIX = ".tmp"
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _read_text(path: str) -> str:
+    """A file's text; a folder or a FIFO in its place is refused at once, never waited on."""
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise OSError(errno.EINVAL, f"it is {what}; remove it", path)
+        with open(fd, encoding="utf-8", closefd=False) as file:
+            return file.read()
+    finally:
+        os.close(fd)
+
+
+def _temp_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}."
+
+
+def _sync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _modified(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _reason(exc: BaseException) -> str:

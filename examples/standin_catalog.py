@@ -46,6 +46,7 @@ FAULTS = (
     "drop",
     "lost",
     "notcatalog",
+    "httpregistry",
     "html200",
 )
 # "hang" waits before doing anything; "lost" does the work (a token is rotated, credentials are
@@ -107,6 +108,9 @@ def _canned_answer(endpoint: str, fault: str) -> tuple[int, str, bytes]:
         return int(fault), _JSON, json.dumps({"message": f"Fault injected: {fault}"}).encode()
     if fault == "notcatalog":
         return 200, _JSON, json.dumps({"name": "not a Quilt catalog", "version": 3}).encode()
+    if fault == "httpregistry":
+        config = {"registryUrl": "http://registry.example.com/", "region": "us-east-1"}
+        return 200, _JSON, json.dumps(config).encode()
     if fault == "html200":
         return 200, _HTML, _FOREIGN_PAGE.encode()
     return 200, _JSON, b'{"registryUrl": <not json'  # badjson
@@ -132,8 +136,8 @@ def _check_fault(endpoint: str, fault: str | None, times: int | None) -> None:
     if times is not None and (not isinstance(times, int) or times < 1):
         raise ValueError(f"times must be a positive integer or None, not {times!r}")
     if fault is None or fault in FAULTS:
-        if fault == "notcatalog" and endpoint != "config":
-            raise ValueError("the notcatalog fault only applies to the config endpoint")
+        if fault in ("notcatalog", "httpregistry") and endpoint != "config":
+            raise ValueError(f"the {fault} fault only applies to the config endpoint")
         return
     if fault.startswith("slow:"):
         try:

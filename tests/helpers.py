@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from credproc.store import Login, Store
+
 if TYPE_CHECKING:
     from standin_catalog import StandinCatalog
 
 # Variables that would let the developer's own setup leak into a test run.
 _LEAKY_PREFIXES = ("AWS_", "QUILT_")
+# A credentials lifetime under the helper's 20-minute margin, so that stored ones are stale.
+STALE_TTL = 10 * 60
 
 
 def credproc_executable() -> Path:
@@ -43,13 +51,18 @@ class FakeHome:
     aws_credentials: Path
     config_dir: Path
     data_dir: Path
+    # Put before the command; without_privileges() sets it.
+    runner: tuple[str, ...] = ()
+
+    def command(self, *args: str) -> list[str]:
+        return [*self.runner, str(credproc_executable()), *args]
 
     def run(
         self, *args: str, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run the real `quilt-credproc` with this user's environment."""
         return subprocess.run(
-            [str(credproc_executable()), *args],
+            self.command(*args),
             env=self.env,
             input=input,
             # Without input, a prompt must see end-of-file at once rather than wait on ours.
@@ -59,6 +72,83 @@ class FakeHome:
             timeout=timeout,
             check=False,
         )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start the real command without waiting for it, for tests that race or kill it."""
+        return subprocess.Popen(
+            self.command(*args),
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def without_privileges(self) -> FakeHome:
+        """The same user, for whom file permissions bind even when the tests run as root."""
+        return dataclasses.replace(self, runner=unprivileged_runner())
+
+    @property
+    def store(self) -> Store:
+        return Store(str(self.data_dir))
+
+    def stored(self, registry: str) -> Login:
+        login = self.store.load(registry)
+        assert login is not None, f"no login stored for {registry}"
+        return login
+
+
+def unprivileged_runner() -> tuple[str, ...]:
+    """A command prefix that takes away root's power to ignore file permissions.
+
+    Switching to another user does not work everywhere: the venv's interpreter may live under
+    /root (0700), where such a user cannot follow it, and Python then quietly starts from
+    another installation. Without these capabilities root is held to a file's owner bits like
+    any user, in the same home, with the same interpreter.
+    """
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail(
+            "the tests run as root: install setpriv (util-linux) so that permission tests "
+            "can run without root's power over file permissions",
+            pytrace=False,
+        )
+    return (setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner", "--")
+
+
+def set_credentials_expiry(home: FakeHome, registry: str, seconds_left: float) -> Login:
+    """Make the stored credentials expire `seconds_left` from now, as time passing would."""
+    login = home.stored(registry)
+    assert login.credentials is not None, "the login holds no credentials"
+    expiration = int(time.time() + seconds_left)
+    aged = dataclasses.replace(
+        login, credentials=dataclasses.replace(login.credentials, expiration=expiration)
+    )
+    home.store.save(aged)
+    return aged
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
+    """Poll until `condition()` is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}", pytrace=False)
+        time.sleep(0.01)
+
+
+def assert_clean_success(result: subprocess.CompletedProcess[str]) -> None:
+    """Credentials printed, and nothing said: a failed refresh that fell back exits 0 too."""
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith('{"Version": 1,')
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Wait for a started command; its outcome, as run() would have returned it."""
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def make_home(tmp_path: Path) -> FakeHome:

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import codecs
+import configparser
+import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.configloader import load_config
+from botocore.configloader import load_config, raw_config_parse
+from botocore.exceptions import ConfigParseError
+from hypothesis import assume, event, example, given, settings
+from hypothesis import strategies as st
 
 from credproc.awsconfig import (
     Profile,
@@ -193,6 +199,39 @@ CASES = [
         f"credential_process = {CP}\n",
         id="utf8-content",
     ),
+    pytest.param(
+        "quilt",
+        "[profile  a ]\nregion = x\n[ profile b]\n[profile\tc]\n[d] trailing text\n",
+        "[profile  a ]\nregion = x\n[ profile b]\n[profile\tc]\n[d] trailing text\n\n" + NEW,
+        id="odd-headers-for-other-profiles",
+    ),
+    pytest.param(
+        "quilt",
+        "[DEFAULT]\nregion = a\n[profile a]\n[DEFAULT]\ncredential_process = b\n",
+        "[DEFAULT]\nregion = a\n[profile a]\n[DEFAULT]\ncredential_process = b\n\n" + NEW,
+        id="defaults-section-twice",
+    ),
+    pytest.param(
+        "quilt",
+        "[DEFAULT]\ns3 =\n  bad\n[profile quilt]\ns3 = 1\n",
+        f"[DEFAULT]\ns3 =\n  bad\n[profile quilt]\ns3 = 1\ncredential_process = {CP}\n"
+        "region = us-east-1\n",
+        id="defaults-bad-block-not-inherited",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\n  output = json\n [default]\nregion = x\n",
+        f"[profile quilt]\n  output = json\n credential_process = {CP}\n region = us-east-1\n"
+        " [default]\nregion = x\n",
+        id="indented-next-header",
+    ),
+    pytest.param(
+        "quilt",
+        "[profile quilt]\n# empty\n  [default]\n",
+        f"[profile quilt]\n  credential_process = {CP}\n  region = us-east-1\n# empty\n"
+        "  [default]\n",
+        id="indented-next-header-empty-section",
+    ),
 ]
 
 
@@ -254,11 +293,16 @@ def test_botocore_reads_what_we_wrote(
     assert new == old
 
 
-def test_byte_order_mark_is_kept(tmp_path: Path) -> None:
-    before, after = "[default]\nregion = x\n", "[default]\nregion = x\n\n" + NEW
-    path = _config(tmp_path, codecs.BOM_UTF8 + before.encode())
-    set_profile(path, "quilt", SETTINGS)
-    assert path.read_bytes() == codecs.BOM_UTF8 + after.encode()
+def test_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    # botocore decodes without utf-8-sig, so the mark glues itself to the first header.
+    path = _config(tmp_path, codecs.BOM_UTF8 + b"[default]\nregion = x\n")
+    with pytest.raises(ConfigParseError):
+        raw_config_parse(str(path))
+    message = _refused(path, "quilt")
+    assert message.startswith(
+        f"{path} line 1: the file starts with a byte order mark, {UNREADABLE}"
+    )
+    assert read_profiles(path) == [Profile("default", {"region": "x"})]
 
 
 @pytest.mark.parametrize(
@@ -280,56 +324,105 @@ def test_keep_existing(tmp_path: Path, keep_existing: tuple[str, ...], after: st
     assert path.read_bytes() == after.encode()
 
 
-def test_problems_outside_our_section_are_left_alone(tmp_path: Path) -> None:
-    before = (
-        "[profile other]\nregion = a\nregion = b\nnot a setting\n\n[profile other]\noutput = j\n"
+UNREADABLE = "so the AWS tools cannot read the file as it is"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            "region = x\n[profile quilt]\n", "line 1: text before", id="text-before-header"
+        ),
+        pytest.param(
+            "\n# fine\n  stray\n[profile quilt]\n", "line 3: text before", id="indented-text-before"
+        ),
+        pytest.param(
+            "[profile quilt]\nregion = a\n\n[profile quilt]\noutput = json\n",
+            "lines 1 and 4: [profile quilt] appears twice",
+            id="duplicate-section",
+        ),
+        pytest.param(
+            "[profile a]\n[sso-session s]\n[profile a]\n",
+            "lines 1 and 3: [profile a] appears twice",
+            id="duplicate-section-elsewhere",
+        ),
+        pytest.param(
+            "[profile quilt]\nregion = a\noutput = json\nregion = b\n",
+            "line 4: region is set twice in [profile quilt] (also line 2)",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            "[profile quilt]\nregion = a\nREGION: b\n",
+            "line 3: region is set twice in [profile quilt] (also line 2)",
+            id="duplicate-key-other-case",
+        ),
+        pytest.param(
+            "[profile a]\nregion = a\n[profile quilt]\n[profile b]\nRegion=b\nregion = c\n",
+            "line 6: region is set twice in [profile b] (also line 5)",
+            id="duplicate-key-elsewhere",
+        ),
+        pytest.param(
+            "[DEFAULT]\nregion = a\n[profile a]\n[DEFAULT]\nregion = b\n",
+            "line 5: region is set twice in [DEFAULT] (also line 2)",
+            id="duplicate-key-across-defaults",
+        ),
+        pytest.param(
+            "[profile quilt]\nregion = a\njust words\n",
+            "line 3: not a 'key = value' line in [profile quilt]",
+            id="not-key-value",
+        ),
+        pytest.param(
+            "[profile quilt]\n[profile a]\nregion = a\n  more\nwords\n",
+            "line 5: not a 'key = value' line in [profile a]",
+            id="not-key-value-elsewhere",
+        ),
+        pytest.param("[profile a]\n  = x\n", "line 2: a '= value' line without a key", id="no-key"),
+        pytest.param(
+            "[profile a]\ns3 =\n  addressing_style = path\n\n  signature_version: s3v4\n",
+            "line 5: this line in the block under s3 in [profile a] has no =",
+            id="block-line-without-equals",
+        ),
+        pytest.param(
+            "[DEFAULT]\ns3 =\n  words\n[profile a]\nregion = x\n",
+            "line 3: this line in the block under s3 in [DEFAULT] has no =",
+            id="inherited-block-line-without-equals",
+        ),
+    ],
+)
+@pytest.mark.parametrize("profile", ["quilt", "default"])
+def test_files_botocore_cannot_read_are_refused(
+    tmp_path: Path, profile: str, content: str, expected: str
+) -> None:
+    path = _config(tmp_path, content)
+    with pytest.raises(ConfigParseError):
+        raw_config_parse(str(path))
+    message = _refused(path, profile)
+    assert message.startswith(f"{path} {expected}")
+    assert UNREADABLE in message
+
+
+def test_a_new_section_must_not_inherit_a_bad_block(tmp_path: Path) -> None:
+    # Readable now, since every section has its own s3; ours would inherit [DEFAULT]'s.
+    path = _config(tmp_path, "[DEFAULT]\ns3 =\n  words\n[profile a]\ns3 = x\n")
+    load_config(str(path))
+    message = _refused(path, "quilt")
+    assert message.startswith(f"{path} line 3: this line in the block under s3 in [DEFAULT]")
+    assert "could not read the file once [profile quilt] is added" in message
+    path.write_bytes(
+        b"[DEFAULT]\ncredential_process =\n  words\n[profile a]\ncredential_process=x\n"
     )
-    path = _config(tmp_path, before)
-    set_profile(path, "quilt", SETTINGS)
-    assert path.read_bytes() == (before + "\n" + NEW).encode()
+    set_profile(path, "quilt", SETTINGS)  # ours sets credential_process itself
+    assert load_config(str(path))["profiles"]["quilt"]["credential_process"] == CP
 
 
 @pytest.mark.parametrize(
     ("profile", "content", "expected"),
     [
         pytest.param(
-            "quilt", "region = x\n[profile quilt]\n", "line 1: text before", id="text-before-header"
-        ),
-        pytest.param(
-            "other",
-            "\n# fine\n  stray\n[profile quilt]\n",
-            "line 3: text before",
-            id="indented-text-before-header",
-        ),
-        pytest.param(
-            "quilt",
-            "[profile quilt]\nregion = a\n\n[profile quilt]\noutput = json\n",
-            "lines 1 and 4: profile quilt has two sections",
-            id="duplicate-section",
-        ),
-        pytest.param(
             "default",
             "[default]\nregion = a\n[profile default]\nregion = b\n",
             "lines 1 and 3: profile default has two sections",
             id="default-in-both-spellings",
-        ),
-        pytest.param(
-            "quilt",
-            "[profile quilt]\nregion = a\noutput = json\nregion = b\n",
-            "line 4: region is set twice in [profile quilt] (also line 2)",
-            id="duplicate-key",
-        ),
-        pytest.param(
-            "quilt",
-            "[profile quilt]\nregion = a\nREGION: b\n",
-            "line 3: region is set twice",
-            id="duplicate-key-other-case",
-        ),
-        pytest.param(
-            "quilt",
-            "[profile quilt]\nregion = a\njust words\n",
-            "line 3: not a 'key = value' line in [profile quilt]",
-            id="not-key-value",
         ),
         pytest.param(
             "quilt",
@@ -356,7 +449,9 @@ def test_problems_outside_our_section_are_left_alone(tmp_path: Path) -> None:
 def test_refusals_leave_the_file_alone(
     tmp_path: Path, profile: str, content: str, expected: str
 ) -> None:
+    # botocore reads these; it is the target section that we cannot edit without guessing.
     path = _config(tmp_path, content)
+    load_config(str(path))
     message = _refused(path, profile)
     assert str(path) in message
     assert expected in message
@@ -374,6 +469,7 @@ def test_messages_never_quote_values(tmp_path: Path) -> None:
         pytest.param("two words", SETTINGS, id="profile-with-space"),
         pytest.param("a]b", SETTINGS, id="profile-with-bracket"),
         pytest.param('q"uote', SETTINGS, id="profile-with-quote"),
+        pytest.param("-x", SETTINGS, id="profile-like-an-option"),
         pytest.param("quilt", {"credential_process": "a\nregion = evil"}, id="value-newline"),
         pytest.param("quilt", {"credential_process": "a\rb"}, id="value-carriage-return"),
         pytest.param("quilt", {"bad key": "x"}, id="key-with-space"),
@@ -390,6 +486,13 @@ def test_new_file_is_private(tmp_path: Path) -> None:
     assert path.read_bytes() == NEW.encode()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_read_only_file_is_refused(tmp_path: Path) -> None:
+    path = _config(tmp_path, "[default]\n")
+    path.chmod(0o444)
+    assert f"read-only; to let setup edit it, run: chmod u+w {path}" in _refused(path, "quilt")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o644, 0o640], ids=oct)
@@ -428,33 +531,6 @@ def test_not_utf8_is_refused(tmp_path: Path) -> None:
     assert "not UTF-8 (byte 19)" in _refused(path, "quilt")
     with pytest.raises(AwsConfigError, match="not UTF-8"):
         read_profiles(path)
-
-
-def test_unreadable_file_is_refused(tmp_path: Path) -> None:
-    path = _config(tmp_path, "[default]\n")
-    path.chmod(0)
-    try:
-        if os.access(path, os.R_OK):
-            pytest.skip("permissions are not enforced for this user (root)")
-        with pytest.raises(AwsConfigError, match="cannot read"):
-            set_profile(path, "quilt", SETTINGS)
-    finally:
-        path.chmod(0o600)
-    assert path.read_bytes() == b"[default]\n"
-
-
-def test_read_only_folder_is_refused(tmp_path: Path) -> None:
-    folder = tmp_path / "aws"
-    folder.mkdir()
-    path = _config(folder, "[default]\n")
-    folder.chmod(0o500)
-    try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("permissions are not enforced for this user (root)")
-        message = _refused(path, "quilt")
-    finally:
-        folder.chmod(0o700)
-    assert f"check that you may write to {folder}" in message
 
 
 def test_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
@@ -580,3 +656,174 @@ def test_config_path_reads_process_environment(
 )
 def test_section_name(profile: str, expected: str) -> None:
     assert section_name(profile) == expected
+
+
+# A small grammar of AWS config lines. Odd spacing is only ever given to other profiles' headers:
+# for our own, set_profile refuses what botocore reads, so the two are not meant to agree there.
+OUR_HEADERS = ["[default]", "[profile default]", "[profile quilt]", "[profile quilt] ; mine"]
+OTHER_HEADERS = [
+    "[profile a]",
+    "[profile  a ]",
+    "[profile\ta]",
+    "[ profile b]",
+    "[sso-session corp]",
+    "[services local]",
+    "[DEFAULT]",
+    "[a] trailing text",
+    "[A]",
+]
+INDENTS = ["", "", " ", "  ", "\t"]
+KEYS = ["region", "Region", "credential_process", "CREDENTIAL_PROCESS", "s3", "output"]
+KEYS += ["role_arn", "sso_session", "mfa_serial", "duration_seconds", "source_profile"]
+DELIMITERS = [" = ", "=", ": ", ":", " =", "  =  "]
+VALUES = ["us-west-2", "json", "", "x = y", "a:b", "v # not a comment", "[x]"]
+BLOCK_LINES = [
+    "  max_concurrent_requests = 20",
+    "    addressing_style = path",
+    "\tsignature_version=s3v4",
+    "  = bare",
+    "  # in a block",
+    "",
+]
+# botocore splits a block with str.splitlines, which also breaks at \v, \f, \x1c to \x1e and \x85.
+BAD_BLOCK_LINES = ["  addressing_style: path", "  words", "  k = v\x0bwords", "  k = v\x85w"]
+OTHER_LINES = ["# comment", "; comment", "   # indented", "", "  "]
+GARBAGE = ["just words", "  indented words", "= nameless", ": nameless", "[]", "[profile a"]
+OURS = {"credential_process": "/bin/quilt-credproc --registry https://r", "region": "r"}
+
+
+def _now_and_then(draw: st.DrawFn, odds: int) -> bool:
+    """True one time in `odds`: for the faults, so that most files are still readable."""
+    return draw(st.integers(0, odds - 1)) == 0
+
+
+@st.composite
+def sections(draw: st.DrawFn, header: str) -> list[str]:
+    """A header and its settings, with comments and blank lines, and now and then a fault."""
+    keys = draw(st.lists(st.sampled_from(KEYS), max_size=3, unique_by=str.lower))
+    if keys and _now_and_then(draw, 8):
+        keys.append(draw(st.sampled_from(keys)).upper())
+    lines = [draw(st.sampled_from(INDENTS)) + header]
+    usual_indent = draw(st.sampled_from(INDENTS))
+    for key in keys:
+        lines += draw(st.lists(st.sampled_from(OTHER_LINES), max_size=1))
+        if _now_and_then(draw, 12):
+            lines.append(draw(st.sampled_from(GARBAGE)))
+        indent = draw(st.sampled_from(INDENTS)) if _now_and_then(draw, 4) else usual_indent
+        delimiter = draw(st.sampled_from(DELIMITERS))
+        if _now_and_then(draw, 3):
+            lines.append(f"{indent}{key}{delimiter}".rstrip())
+            lines += draw(st.lists(st.sampled_from(BLOCK_LINES), min_size=1, max_size=3))
+            if _now_and_then(draw, 4):
+                lines.append(draw(st.sampled_from(BAD_BLOCK_LINES)))
+        else:
+            lines.append(f"{indent}{key}{delimiter}{draw(st.sampled_from(VALUES))}".rstrip())
+    return lines
+
+
+@st.composite
+def aws_configs(draw: st.DrawFn) -> list[str]:
+    """A config file as its lines, each with its line ending; the last may have none."""
+    lines: list[str] = []
+    if _now_and_then(draw, 6):
+        lines += draw(st.lists(st.sampled_from(["region = x", *OTHER_LINES, *GARBAGE]), max_size=2))
+    # Mostly one section of ours among the others, so that updating it is tried often.
+    ours = draw(st.sampled_from([0, 1, 1, 1, 1, 2]))
+    others = draw(st.lists(st.sampled_from(OTHER_HEADERS), max_size=3, unique=True))
+    headers = others[:2]
+    headers += draw(st.lists(st.sampled_from(OUR_HEADERS), min_size=ours, max_size=ours))
+    headers += others[2:]
+    if headers and _now_and_then(draw, 6):
+        headers.append(draw(st.sampled_from(["[DEFAULT]", "[DEFAULT]", *headers])))  # it may
+    for header in headers:
+        lines += draw(sections(header))
+    endings = draw(st.lists(st.sampled_from(["\n", "\r\n"]), min_size=len(lines)))
+    lines = [line + ending for line, ending in zip(lines, endings)]
+    open_end: bool = draw(st.booleans())
+    if lines and open_end:
+        lines[-1] = lines[-1].rstrip("\r\n")
+    return lines
+
+
+def _botocore_reads(path: Path) -> dict[str, Any] | None:
+    try:
+        return dict(raw_config_parse(str(path)))
+    except ConfigParseError:
+        return None
+
+
+def _fresh_section(path: Path, before: bytes) -> dict[str, Any] | None:
+    """How botocore reads a new section with only our keys added to `before` (None: it cannot)."""
+    lines = "".join(f"{key} = {value}\n" for key, value in OURS.items())
+    path.write_bytes(before + f"\n[quilt-fresh]\n{lines}".encode())
+    read = _botocore_reads(path)
+    return None if read is None else dict(read["quilt-fresh"])
+
+
+def _header_on(lines: list[str], index: int) -> str | None:
+    """The header configparser reads on line `index`, asking it with a probe header put there.
+
+    An indented header-like line may instead continue the value above it.
+    """
+    match = configparser.RawConfigParser.SECTCRE.match(lines[index].strip())
+    text = lines[index].rstrip("\r\n")
+    indent = text[: len(text) - len(text.lstrip())]
+    probe = [line.rstrip("\r\n") for line in lines[:index]] + [f"{indent}[quilt-probe]"]
+    parser = configparser.RawConfigParser(strict=False)
+    with contextlib.suppress(configparser.Error):
+        parser.read_string("\n".join(probe))
+    return match["header"] if match and parser.has_section("quilt-probe") else None
+
+
+def _section_lines(lines: list[str], header: str) -> tuple[int, int] | None:
+    """The first and one past the last line of the section botocore reads as [header]."""
+    headers = [(index, _header_on(lines, index)) for index in range(len(lines))]
+    starts = [(index, name) for index, name in headers if name is not None]
+    for (start, name), end in zip(starts, [*(index for index, _ in starts[1:]), len(lines)]):
+        if name == header:
+            return start, end
+    return None
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(lines=aws_configs(), profile=st.sampled_from(["quilt", "default"]))
+# Shapes the grammar reaches too seldom for 300 draws to be sure of them:
+@example(["[profile a]\n", "s3 =\n", "  k = v\x0bwords\n"], "quilt")
+@example(["[profile quilt]\n", "  region = old\n", "  output = json\n"], "quilt")
+@example(["[DEFAULT]\n", "s3 =\n", "  words\n", "[profile a]\n", "s3 = 1\n"], "quilt")
+@example(["[DEFAULT]\n", "region = a\n", "[profile a]\n", "[DEFAULT]\n", "output = b\n"], "quilt")
+def test_refuses_exactly_what_botocore_cannot_read(lines: list[str], profile: str) -> None:
+    before = "".join(lines).encode()
+    with tempfile.TemporaryDirectory() as folder:
+        path = _config(Path(folder), before)
+        old = _botocore_reads(path)
+        fresh = _fresh_section(Path(folder) / "fresh", before)
+        headers = set(old or ())
+        assume(profile != "default" or not {"default", "profile default"} <= headers)
+        target = section_name(profile)
+        if profile == "default" and "profile default" in headers:
+            target = "profile default"
+        try:
+            set_profile(path, profile, OURS, keep_existing=())
+        except AwsConfigError as exc:
+            assert path.read_bytes() == before
+            assert str(exc).startswith(f"{path} line")
+            assert "the AWS tools c" in str(exc)  # cannot read it, or could not once ours is added
+            # Past what botocore refuses, only a [DEFAULT] block our new section inherits counts.
+            assert old is None or (target not in old and fresh is None)
+            event("refused: botocore cannot read it" if old is None else "refused: [DEFAULT] block")
+            return
+        new = _botocore_reads(path)
+        after = path.read_bytes()
+    assert old is not None, "botocore cannot read the file we accepted"
+    assert new is not None, "botocore cannot read the file we wrote"
+    mine, theirs = new.pop(target), old.pop(target) if target in old else fresh
+    assert theirs is not None, "botocore could not read a new section with our keys"
+    assert {key: mine.pop(key) for key in OURS} == OURS
+    assert mine == {key: value for key, value in theirs.items() if key not in OURS}
+    assert new == old
+    span = _section_lines(lines, target)
+    event("written: new section" if span is None else "written: section changed")
+    start, end = (len(lines), len(lines)) if span is None else span
+    assert after.startswith("".join(lines[:start]).encode())
+    assert after.endswith("".join(lines[end:]).encode())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import sys
 
 import platformdirs
@@ -20,6 +21,15 @@ def test_data_dir_matches_platformdirs(monkeypatch: pytest.MonkeyPatch, xdg: str
     else:
         monkeypatch.setenv("XDG_DATA_HOME", xdg)
     assert paths.data_dir() == platformdirs.user_data_dir("quilt-credproc", appauthor=False)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the hand-made path is used on Linux only")
+def test_a_relative_xdg_data_home_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/data")
+    assert paths.data_dir() == str(tmp_path / ".local" / "share" / "quilt-credproc")
 
 
 def test_login_keys_are_distinct_and_safe() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -138,3 +139,45 @@ def test_catalog_urls_with_a_path_mean_the_catalog(
     assert result.returncode == 0, result.stderr
     stored = [json.loads(p.read_text().split("\n")[2]) for p in home.data_dir.glob("*.login")]
     assert [record["catalog"] for record in stored] == [standin.catalog_url]
+
+
+@pytest.mark.parametrize("damage", ["unreadable-file", "read-only-folder"])
+def test_a_config_it_may_not_touch_is_refused_before_the_code(
+    standin: StandinCatalog, home: FakeHome, damage: str
+) -> None:
+    home.aws_config.parent.mkdir()
+    home.aws_config.write_text("[default]\nregion = eu-west-1\n")
+    target = home.aws_config if damage == "unreadable-file" else home.aws_config.parent
+    target.chmod(0o000 if damage == "unreadable-file" else 0o500)
+    try:
+        result = home.without_privileges().run(
+            "setup", "--catalog", standin.catalog_url, "--no-browser", input=standin.issue_code()
+        )
+    finally:
+        target.chmod(0o600 if damage == "unreadable-file" else 0o700)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("quilt-credproc: cannot ")
+    assert str(target) in result.stderr
+    assert "Permission denied" in result.stderr or "no permission" in result.stderr
+    assert home.aws_config.read_text() == "[default]\nregion = eu-west-1\n"
+    assert standin.stats()["token_requests"] == 0, "the code was not spent"
+
+
+@pytest.mark.parametrize("profile", ["", "two words", "-x", "a]b"])
+def test_a_profile_name_the_config_cannot_hold_is_a_usage_error(
+    standin: StandinCatalog, home: FakeHome, profile: str
+) -> None:
+    result = home.run(
+        "setup", "--catalog", standin.catalog_url, f"--profile={profile}", "--no-browser", input="x"
+    )
+    assert result.returncode == 2, result.stderr
+    assert "profile name" in result.stderr.splitlines()[-1]
+    assert standin.stats()["token_requests"] == 0
+
+
+def test_process_mode_never_waits_on_a_fifo_config(standin: StandinCatalog, home: FakeHome) -> None:
+    home.aws_config.parent.mkdir()
+    os.mkfifo(home.aws_config)
+    result = home.run("--registry", standin.registry_url, timeout=20)
+    assert result.returncode == 3
+    assert f"quilt-credproc setup --registry {standin.registry_url}" in result.stderr

@@ -1,0 +1,352 @@
+"""A misbehaving registry or catalog, and what the user sees for it.
+
+Every fault ends in one short stderr line that names the endpoint and what went wrong, a named
+exit code, empty stdout, and a stored login that works again once the server recovers. Each
+scenario also runs at `--verbose`, where no secret the stand-in ever issued may show up in the
+output or in any file but the login store.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+from helpers import FakeHome
+from standin_catalog import StandinCatalog
+
+from credproc.store import Login, Store
+
+# fault -> words the one stderr line must hold
+ANSWER_FAULTS = {
+    "html500": "HTTP 500 Internal Server Error",
+    "html502": "HTTP 502 Bad Gateway",
+    "badjson": "the answer is not valid JSON (application/json)",
+    "html200": "the answer is not valid JSON (text/html)",
+    "missing": "the answer has no ",
+    "wrongtype": "is not of the expected type",
+    "403": "HTTP 403 Forbidden",
+    "hang": "no answer in time",
+    "drop": "the server closed the connection without answering",
+}
+REFRESH_ENDPOINTS = ("token", "credentials")
+# A hung server costs each test this long, not the minute a real command may wait.
+TIMEOUT = "1"
+# Long enough that a fresh answer is never "already expired", short enough to be no fallback.
+UNUSABLE_TTL = 3
+STALE_TTL = 600  # inside the helper's 20-minute margin, far from expiry
+
+
+def endpoint_name(standin: StandinCatalog, endpoint: str) -> str:
+    return {
+        "config": f"GET {standin.catalog_url}/config.json",
+        "token": f"POST {standin.registry_url}/api/token",
+        "credentials": f"GET {standin.registry_url}/api/auth/get_credentials",
+    }[endpoint]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` and its bytes; lock files are left out (they hold nothing)."""
+    if not folder.exists():
+        return {}
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.suffix != ".lock"
+    }
+
+
+Result = subprocess.CompletedProcess[str]
+
+
+class User:
+    """A user of the stand-in who runs each failing command twice: quietly and at --verbose.
+
+    Both runs must end in the same exit code and the same line; no run may show a secret.
+    """
+
+    def __init__(self, standin: StandinCatalog, home: FakeHome) -> None:
+        self.standin = standin
+        self.home = home
+        home.env["QUILT_CREDPROC_TIMEOUT"] = TIMEOUT
+
+    def run(self, *args: str, verbose: bool = True) -> Result:
+        flags = ["--verbose"] if verbose else []
+        code = None
+        if args and args[0] == "setup":
+            args = ("setup", *flags, *args[1:], "--no-browser")
+            code = self.standin.issue_code()
+        else:
+            args = (*flags, *args)
+        result = self.home.run(*args, input=code)
+        assert "Traceback" not in result.stderr
+        self.check_no_secrets(result)
+        return result
+
+    def fetch(self, verbose: bool = True) -> Result:
+        return self.run("--registry", self.standin.registry_url, verbose=verbose)
+
+    def fails(self, *args: str, exit_code: int) -> str:
+        """The one line the command prints, quietly and as the last line at --verbose."""
+        quiet, loud = self.run(*args, verbose=False), self.run(*args)
+        for result in (quiet, loud):
+            assert (result.returncode, result.stdout) == (exit_code, ""), result.stderr
+        line = self.tool_line(quiet)
+        assert loud.stderr.splitlines()[-1] == line
+        return line
+
+    def falls_back(self) -> tuple[Result, str]:
+        """A call that must succeed on the stored credentials with one warning line."""
+        quiet, loud = self.fetch(verbose=False), self.fetch()
+        for result in (quiet, loud):
+            assert result.returncode == 0, result.stderr
+        line = self.tool_line(quiet)
+        assert line in loud.stderr.splitlines()
+        return quiet, line
+
+    @staticmethod
+    def tool_line(result: Result) -> str:
+        lines = [line for line in result.stderr.splitlines() if line.startswith("quilt-credproc: ")]
+        assert len(lines) == 1, result.stderr
+        return lines[0]
+
+    def check_no_secrets(self, result: Result) -> None:
+        secrets = self.standin.issued_secrets()
+        leaked = [s for s in secrets if s in result.stderr]
+        assert not leaked, "a secret reached stderr"
+        if result.stdout:
+            answer = json.loads(result.stdout)
+            del answer["SecretAccessKey"], answer["SessionToken"]
+            assert not [s for s in secrets if s in json.dumps(answer)], "a secret left the JSON"
+        for name, data in snapshot(self.home.root).items():
+            if name.endswith(".login"):
+                continue  # the store is where secrets belong
+            text = data.decode("utf-8", "replace")
+            assert not [s for s in secrets if s in text], f"a secret reached {name}"
+
+
+@pytest.fixture
+def user(standin: StandinCatalog, home: FakeHome) -> User:
+    return User(standin, home)
+
+
+def logged_in(user: User, *, credentials_ttl: int, access_token_ttl: int = 3600) -> None:
+    user.standin.configure(credentials_ttl=credentials_ttl, access_token_ttl=access_token_ttl)
+    result = user.run("setup", "--catalog", user.standin.catalog_url)
+    assert result.returncode == 0, result.stderr
+
+
+def assert_recovers(user: User) -> None:
+    user.standin.configure(credentials_ttl=3600)
+    result = user.fetch()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Version"] == 1
+    assert user.standin.stats()["reused_refresh_tokens"] == 0
+
+
+# -- process mode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", list(ANSWER_FAULTS))
+@pytest.mark.parametrize("endpoint", REFRESH_ENDPOINTS)
+def test_a_bad_answer_with_expired_credentials_fails_in_one_line(
+    user: User, endpoint: str, fault: str
+) -> None:
+    # A token fault needs a call that renews the access token; a credentials fault one that
+    # does not, so the fault is the only thing that happens.
+    token_ttl = 30 if endpoint == "token" else 3600
+    logged_in(user, credentials_ttl=UNUSABLE_TTL, access_token_ttl=token_ttl)
+    store = snapshot(user.home.data_dir)
+    user.standin.set_fault(endpoint, fault)
+    line = user.fails("--registry", user.standin.registry_url, exit_code=1)
+    assert line.startswith(f"quilt-credproc: {endpoint_name(user.standin, endpoint)}: "), line
+    assert ANSWER_FAULTS[fault] in line
+    assert "<" not in line, "no HTML in the message"
+    assert snapshot(user.home.data_dir) == store, "the stored login is untouched"
+    user.standin.set_fault(endpoint, None)
+    assert_recovers(user)
+
+
+@pytest.mark.parametrize("fault", [*ANSWER_FAULTS, "401"])
+@pytest.mark.parametrize("endpoint", REFRESH_ENDPOINTS)
+def test_an_outage_falls_back_on_unexpired_credentials(
+    user: User, endpoint: str, fault: str
+) -> None:
+    logged_in(user, credentials_ttl=STALE_TTL, access_token_ttl=30 if endpoint == "token" else 3600)
+    stored = Store(str(user.home.data_dir)).load(user.standin.registry_url)
+    assert stored is not None and stored.credentials is not None
+    user.standin.set_fault(endpoint, fault)
+    during, line = user.falls_back()
+    assert during.stdout == stored.credentials.process_answer() + "\n", "the stored ones"
+    assert line.startswith("quilt-credproc: warning: "), line
+    expiry = stored.credentials.expiration_rfc3339
+    assert line.endswith(f"; using the stored credentials, which expire at {expiry}"), line
+    user.standin.set_fault(endpoint, None)
+    assert_recovers(user)
+
+
+def test_a_refused_refresh_token_means_login_required(user: User) -> None:
+    logged_in(user, credentials_ttl=UNUSABLE_TTL, access_token_ttl=30)
+    user.standin.set_fault("token", "401")
+    line = user.fails("--registry", user.standin.registry_url, exit_code=3)
+    fix = f"quilt-credproc setup --profile quilt --catalog {user.standin.catalog_url}"
+    assert line == f"quilt-credproc: the registry no longer accepts this login; run: {fix}"
+    user.standin.set_fault("token", None)
+    assert_recovers(user)
+
+
+def test_a_stale_access_token_is_renewed_once_and_retried(user: User) -> None:
+    logged_in(user, credentials_ttl=UNUSABLE_TTL)
+    user.standin.reset_stats()
+    user.standin.set_fault("credentials", "401", times=1)
+    result = user.fetch()
+    assert result.returncode == 0, result.stderr
+    stats = user.standin.stats()
+    assert (stats["token_requests"], stats["credentials_requests"]) == (1, 2)
+
+
+def test_an_access_token_refused_twice_gives_up(user: User) -> None:
+    logged_in(user, credentials_ttl=UNUSABLE_TTL)
+    user.standin.reset_stats()
+    user.standin.set_fault("credentials", "401")
+    line = user.fails("--registry", user.standin.registry_url, exit_code=1)
+    assert endpoint_name(user.standin, "credentials") in line
+    assert "HTTP 401" in line
+    stats = user.standin.stats()
+    # Two runs (quiet and verbose), each one renewal and one retry.
+    assert (stats["token_requests"], stats["credentials_requests"]) == (2, 4), "one retry only"
+    user.standin.set_fault("credentials", None)
+    assert_recovers(user)
+
+
+def test_a_registry_that_is_down(user: User) -> None:
+    logged_in(user, credentials_ttl=UNUSABLE_TTL)
+    store = snapshot(user.home.data_dir)
+    endpoint = endpoint_name(user.standin, "credentials")
+    registry = user.standin.registry_url
+    user.standin.stop()
+    try:
+        line = user.fails("--registry", registry, exit_code=1)
+    finally:
+        user.standin.start()
+    assert line == f"quilt-credproc: {endpoint}: connection refused"
+    assert snapshot(user.home.data_dir) == store
+    assert_recovers(user)
+
+
+def test_a_registry_whose_name_does_not_resolve(user: User) -> None:
+    registry = "https://registry.invalid"
+    Store(str(user.home.data_dir)).save(
+        Login(registry=registry, refresh_token=user.standin.issue_code(), access_token=None)
+    )
+    store = snapshot(user.home.data_dir)
+    line = user.fails("--registry", registry, exit_code=1)
+    assert line == f"quilt-credproc: POST {registry}/api/token: the host name does not resolve"
+    assert snapshot(user.home.data_dir) == store
+
+
+@pytest.fixture
+def tls_standin(tmp_path: Path) -> Iterator[tuple[StandinCatalog, Path]]:
+    """A stand-in behind TLS with a private CA, and that CA's bundle."""
+    authority = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "private-ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    with StandinCatalog(tls=context) as standin:
+        yield standin, bundle
+
+
+def test_an_untrusted_certificate(tls_standin: tuple[StandinCatalog, Path], home: FakeHome) -> None:
+    standin, bundle = tls_standin
+    user = User(standin, home)
+    line = user.fails("setup", "--catalog", user.standin.catalog_url, exit_code=1)
+    assert line.startswith(f"quilt-credproc: {endpoint_name(standin, 'config')}: TLS failed")
+    assert "REQUESTS_CA_BUNDLE" in line
+    assert not home.aws_config.exists()
+    home.env["REQUESTS_CA_BUNDLE"] = str(bundle)
+    logged_in(user, credentials_ttl=UNUSABLE_TTL)
+    del home.env["REQUESTS_CA_BUNDLE"]
+    line = user.fails("--registry", user.standin.registry_url, exit_code=1)
+    assert line.startswith(f"quilt-credproc: {endpoint_name(standin, 'credentials')}: TLS failed")
+    home.env["REQUESTS_CA_BUNDLE"] = str(bundle)
+    assert_recovers(user)
+
+
+# -- setup ------------------------------------------------------------------------------------
+
+NOT_A_CATALOG = "is probably not a Quilt catalog URL"
+CONFIG_FAULTS = {
+    **ANSWER_FAULTS,
+    "badjson": NOT_A_CATALOG,
+    "html200": NOT_A_CATALOG,
+    "missing": "the answer has no registryUrl",
+    "wrongtype": "the answer has no registryUrl",
+    "notcatalog": "the answer has no registryUrl",
+    "401": "HTTP 401 Unauthorized",
+    "httpregistry": "its registryUrl: the registry URL must use https://",
+}
+
+
+@pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
+def test_setup_with_a_bad_config_json(user: User, fault: str) -> None:
+    config = "# mine\r\n[profile quilt]\r\noutput = json"
+    user.home.aws_config.parent.mkdir()
+    user.home.aws_config.write_text(config, newline="")
+    user.standin.set_fault("config", fault)
+    line = user.fails("setup", "--catalog", user.standin.catalog_url, exit_code=1)
+    assert line.startswith(f"quilt-credproc: {endpoint_name(user.standin, 'config')}: "), line
+    assert CONFIG_FAULTS[fault] in line
+    if fault in ("badjson", "html200", "missing", "wrongtype", "notcatalog"):
+        assert line.endswith(f"{user.standin.catalog_url} {NOT_A_CATALOG}")
+    assert user.home.aws_config.read_bytes() == config.encode(), "not a byte changed"
+    assert user.standin.stats()["token_requests"] == 0, "no code was asked for or spent"
+    assert not user.home.data_dir.exists()
+
+
+@pytest.mark.parametrize("fault", [*ANSWER_FAULTS, "401"])
+@pytest.mark.parametrize("endpoint", REFRESH_ENDPOINTS)
+def test_a_failed_setup_keeps_the_earlier_login(user: User, endpoint: str, fault: str) -> None:
+    logged_in(user, credentials_ttl=UNUSABLE_TTL)
+    config, store = user.home.aws_config.read_bytes(), snapshot(user.home.data_dir)
+    user.standin.set_fault(endpoint, fault)
+    setup = ("setup", "--catalog", user.standin.catalog_url)
+    if (endpoint, fault) == ("token", "401"):
+        line = user.fails(*setup, exit_code=3)
+        assert "the registry did not accept that code (each code works once)" in line
+        assert f"open {user.standin.catalog_url}/code for a new one" in line
+    else:
+        line = user.fails(*setup, exit_code=1)
+        assert line.startswith(f"quilt-credproc: {endpoint_name(user.standin, endpoint)}: ")
+        assert ANSWER_FAULTS.get(fault, "HTTP 401") in line
+    assert user.home.aws_config.read_bytes() == config
+    assert snapshot(user.home.data_dir) == store
+    user.standin.set_fault(endpoint, None)
+    assert_recovers(user)
+
+
+@pytest.mark.parametrize(
+    ("catalog", "words"),
+    [
+        pytest.param(
+            "https://catalog.invalid", "the host name does not resolve", id="no-such-host"
+        ),
+        pytest.param("https://127.0.0.1:1", "connection refused", id="refused"),
+        pytest.param("http://catalog.example.com", "must use https://", id="plain-http"),
+        pytest.param("file:///etc/passwd", "must start with https://", id="file"),
+    ],
+)
+def test_setup_with_an_unreachable_or_refused_catalog(user: User, catalog: str, words: str) -> None:
+    line = user.fails("setup", "--catalog", catalog, exit_code=2 if "https://" in words else 1)
+    assert words in line
+    assert not user.home.aws_config.exists()
+
+
+def test_setup_via_plain_http_to_the_stand_in_port_is_a_tls_failure(user: User) -> None:
+    port = user.standin.catalog_url.rsplit(":", 1)[1]
+    line = user.fails("setup", "--catalog", f"https://127.0.0.1:{port}", exit_code=1)
+    assert "TLS failed" in line
