@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+import time
 
-from credproc import fastpath, paths
+from credproc import deadline, fastpath, paths
 
+# typing imports `re`, which costs about a third of an interpreter start (issue 4); type
+# checkers know this name without it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
@@ -19,17 +22,20 @@ if TYPE_CHECKING:
     from credproc.registry import Client
     from credproc.store import Login
 
-DEFAULT_TIMEOUT = 55.0  # seconds one command may spend on the network and on the lock
-
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()  # the time budget counts from here
     args = list(sys.argv[1:] if argv is None else argv)
     registry = _fast_registry(args)
     if registry is not None:
-        answer = fastpath.cached_answer(paths.data_dir(), registry)
+        folder = paths.data_dir()
+        answer = fastpath.cached_answer(folder, registry)
+        if answer is None:
+            wait = deadline.configured_seconds() or 0.0
+            answer = fastpath.answer_or_claim(folder, registry, started + wait)
         if answer is not None:
             return _emit(answer)
-    return _main(args)
+    return _main(args, started)
 
 
 def _emit(answer: str) -> int:
@@ -57,7 +63,7 @@ def _fast_registry(args: list[str]) -> str | None:
     return None
 
 
-def _main(args: list[str]) -> int:
+def _main(args: list[str], started: float) -> int:
     import logging
 
     from credproc.errors import CredprocError, ExitCode
@@ -66,6 +72,7 @@ def _main(args: list[str]) -> int:
     verbose = False
     try:
         options = _parser().parse_args(args)
+        options.started = started
         verbose = bool(getattr(options, "verbose", False))
         _configure_logging(verbose)
         return int(options.handler(options))
@@ -182,9 +189,13 @@ def _process_mode(options: argparse.Namespace) -> int:
             "people run `quilt-credproc setup --catalog URL` (see --help)"
         )
     registry = urls.registry(options.registry)
-    client = _client()
+    budget = _deadline(options.started)
     creds = process.credentials_for(
-        registry, Store(paths.data_dir()), client, lambda login: _fix_command(registry, login)
+        registry,
+        Store(paths.data_dir()),
+        budget,
+        lambda: _client(budget),
+        lambda login: _fix_command(registry, login),
     )
     return _emit(creds.process_answer() + "\n")
 
@@ -203,7 +214,9 @@ def _setup(options: argparse.Namespace) -> int:
     )
     config = awsconfig.config_path()
     store = Store(paths.data_dir())
-    target = login.resolve_target(request, _client(), store, config, os.environ)
+    target = login.resolve_target(
+        request, _client(_deadline(options.started)), store, config, os.environ
+    )
     settings = login.profile_settings(login.helper_command(), target)
     # Both before the prompt: a code is good once, so nothing may fail after it is spent.
     awsconfig.check_editable(config, request.profile, settings)
@@ -212,9 +225,9 @@ def _setup(options: argparse.Namespace) -> int:
     if request.open_browser:
         login.default_opener(target.code_url)
     code = login.read_code(login.default_prompt)
-    client = _client()  # the time spent at the prompt does not count against the network
-    new_login = login.exchange_code(target, code, client)
-    login.save_login(new_login, store, client)
+    budget = _deadline()  # the time spent at the prompt does not count
+    new_login = login.exchange_code(target, code, _client(budget))
+    login.save_login(new_login, store, budget)
     awsconfig.set_profile(config, request.profile, settings, keep_existing=("region",))
     aws = "aws" if request.profile == "default" else f"aws --profile {shlex.quote(request.profile)}"
     _say(
@@ -224,20 +237,20 @@ def _setup(options: argparse.Namespace) -> int:
     return 0
 
 
-def _client() -> Client:
-    import math
-
+def _deadline(started: float | None = None) -> deadline.Deadline:
     from credproc.errors import UsageError
-    from credproc.registry import Client, Deadline
 
-    raw = os.environ.get("QUILT_CREDPROC_TIMEOUT", "").strip()
-    try:
-        seconds = float(raw) if raw else DEFAULT_TIMEOUT
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise UsageError(f"QUILT_CREDPROC_TIMEOUT must be a number of seconds above 0, not {raw!r}")
-    return Client(Deadline(seconds))
+    seconds = deadline.configured_seconds()
+    if seconds is None:
+        raw = os.environ.get(deadline.SETTING, "")
+        raise UsageError(f"{deadline.SETTING} must be a number of seconds above 0, not {raw!r}")
+    return deadline.Deadline(seconds, started)
+
+
+def _client(budget: deadline.Deadline) -> Client:
+    from credproc.registry import Client
+
+    return Client(budget)
 
 
 def _fix_command(registry: str, login: Login | None) -> str:

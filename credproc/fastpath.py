@@ -20,6 +20,9 @@ FORMAT_VERSION = 1
 # handed anything shorter, so credentials are served from the store only with more left.
 MIN_SECONDS_LEFT = 20 * 60
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_WAIT_POLL_SECONDS = 0.025  # shorter polls, many at once, slow the refresh they wait for
+# The lock answer_or_claim() took: its path, and the descriptor that holds its flock.
+_claimed: list[tuple[str, int]] = []
 _KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
@@ -35,6 +38,65 @@ def login_key(registry: str) -> str | None:
 def login_path(directory: str, registry: str) -> str | None:
     key = login_key(registry)
     return None if key is None else os.path.join(directory, key + ".login")
+
+
+def lock_path(directory: str, registry: str) -> str | None:
+    key = login_key(registry)
+    return None if key is None else os.path.join(directory, key + ".lock")
+
+
+def answer_or_claim(directory: str, registry: str, until: float) -> str | None:
+    """Another process's fresh answer, or None once this process may refresh itself.
+
+    AWS commands started together all find the same stale credentials. The first to get here
+    takes the registry's lock at once (before loading anything else) and refreshes; the others
+    find it held and wait here for its answer, without ever loading the HTTP stack. None also
+    when the holder lets go without storing fresh credentials, or at `until` (a
+    time.monotonic() value), or where this cannot be done: the caller then goes the long way,
+    which reads the store again under the lock. The store's lock() adopts a lock taken here.
+    """
+    path, login = lock_path(directory, registry), login_path(directory, registry)
+    if path is None or login is None or not os.path.exists(login):
+        return None  # nothing to refresh: the long way says what to do
+    try:
+        import fcntl  # filelock takes the same flock() on POSIX systems
+    except ImportError:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            answer = cached_answer(directory, registry)
+            if answer is None and time.monotonic() < until:
+                time.sleep(_WAIT_POLL_SECONDS)
+                continue
+            os.close(fd)
+            return answer
+        except OSError:
+            os.close(fd)
+            return None
+        # Held: a refresh may have ended just before, leaving nothing to do.
+        answer = cached_answer(directory, registry)
+        if answer is not None:
+            os.close(fd)
+            return answer
+        _claimed.append((path, fd))
+        return None
+
+
+def holds_claim(path: str) -> bool:
+    """Whether answer_or_claim() took the lock at `path` for this process."""
+    return any(held == path for held, _ in _claimed)
+
+
+def release_claim() -> None:
+    """Let go of the lock answer_or_claim() took (the process's exit would, too)."""
+    while _claimed:
+        os.close(_claimed.pop()[1])  # closing the descriptor releases its flock
 
 
 def cached_answer(directory: str, registry: str, now: float | None = None) -> str | None:

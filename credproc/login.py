@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from credproc import awsconfig, urls
+from credproc.deadline import Deadline
 from credproc.errors import (
     CodeRejectedError,
     CredprocError,
@@ -128,8 +129,8 @@ def exchange_code(target: Target, code: str, client: Client) -> Login:
     )
 
 
-def save_login(login: Login, store: Store, client: Client) -> None:
-    with store.lock(login.registry, timeout=client.deadline.remaining()):
+def save_login(login: Login, store: Store, budget: Deadline) -> None:
+    with store.lock(login.registry, budget):
         store.save(login)
 
 

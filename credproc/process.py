@@ -16,8 +16,12 @@ from credproc.errors import (
     StaleAccessTokenError,
     TokenRejectedError,
 )
-from credproc.registry import Client
 from credproc.store import Credentials, DamagedStoreError, Login, Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from credproc.deadline import Deadline
+    from credproc.registry import Client
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +34,16 @@ FALLBACK_MARGIN = 5
 def credentials_for(
     registry: str,
     store: Store,
-    client: Client,
+    deadline: Deadline,
+    connect: Callable[[], Client],
     fix_command: Callable[[Login | None], str],
     clock: Callable[[], float] = time.time,
 ) -> Credentials:
-    """Stored credentials while fresh, else new ones from the registry, under the lock."""
+    """Stored credentials while fresh, else new ones from the registry, under the lock.
+
+    `connect` is called only by the process that refreshes: importing the HTTP stack costs
+    several interpreter starts, and the processes that wait for its refresh do without it.
+    """
     login = _load(store, registry, fix_command)
     if login is not None and login.credentials and _fresh(login.credentials, clock()):
         log.debug("the stored credentials are good until %s", login.credentials.expiration_rfc3339)
@@ -42,16 +51,23 @@ def credentials_for(
     if login is None or not login.logged_in:
         # Nothing to wait for: a login appears only through setup, which the user must run.
         raise LoginRequiredError("not logged in to " + registry, fix_command(login))
+
+    def refreshed_meanwhile() -> bool:
+        again = _load(store, registry, fix_command)
+        return again is not None and _fresh(again.credentials, clock())
+
     try:
-        with store.lock(registry, timeout=client.deadline.remaining()):
-            # Another process may have refreshed while this one waited for the lock.
+        # Another process may refresh while this one waits: then there is no need to go on.
+        with store.lock(registry, deadline, unless=refreshed_meanwhile) as held:
             login = _load(store, registry, fix_command)
             if login is None or not login.logged_in:
                 raise LoginRequiredError("not logged in to " + registry, fix_command(login))
-            if login.credentials and _fresh(login.credentials, clock()):
+            if login.credentials is not None and (not held or _fresh(login.credentials, clock())):
                 log.debug("another process refreshed the credentials")
                 return login.credentials
-            return _refresh(login, store, client, clock)
+            if not held:  # only a logout removes credentials, and it removes the login with them
+                raise LoginRequiredError("not logged in to " + registry, fix_command(login))
+            return _refresh(login, store, connect(), clock)
     except TokenRejectedError as exc:
         fix = fix_command(login)
         failure: CredprocError = LoginRequiredError(
@@ -128,5 +144,5 @@ def _load(store: Store, registry: str, fix_command: Callable[[Login | None], str
         raise LoginRequiredError(str(exc), fix_command(None)) from exc
 
 
-def _fresh(creds: Credentials, now: float) -> bool:
-    return creds.expiration - now > fastpath.MIN_SECONDS_LEFT
+def _fresh(creds: Credentials | None, now: float) -> bool:
+    return creds is not None and creds.expiration - now > fastpath.MIN_SECONDS_LEFT

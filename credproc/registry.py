@@ -12,12 +12,13 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
 from credproc import __version__
+from credproc.deadline import Deadline
 from credproc.errors import (
     NotACatalogError,
     ServerError,
@@ -48,21 +49,6 @@ class Tokens:
 
     def __repr__(self) -> str:
         return f"Tokens(expires_at={self.expires_at})"
-
-
-class Deadline:
-    """A time budget shared by every request of one command, so a hung server is bounded."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._end = clock() + seconds
-
-    def remaining(self) -> float:
-        return max(self._end - self._clock(), 0.0)
-
-    def timeout(self) -> tuple[float, float]:
-        left = self.remaining()
-        return (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
 
 
 class Client:
@@ -136,9 +122,11 @@ class Client:
         if self.deadline.remaining() <= 0:
             raise ServerError(endpoint, "not tried: the time allowed for this command ran out")
         started = time.monotonic()
+        left = self.deadline.remaining()
+        timeout = (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
         try:
             response = self.session.request(
-                method, url, timeout=self.deadline.timeout(), allow_redirects=False, **kwargs
+                method, url, timeout=timeout, allow_redirects=False, **kwargs
             )
         except requests.RequestException as exc:
             raise ServerError(endpoint, _network_problem(exc)) from exc

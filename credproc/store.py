@@ -11,13 +11,22 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from credproc import fastpath
 from credproc.errors import LockTimeoutError, StoreError
 
+if TYPE_CHECKING:
+    import filelock
+
+    from credproc.deadline import Deadline
+
 log = logging.getLogger(__name__)
+
+# While another process holds a lock: how often to try it, and to ask whether to keep waiting.
+_LOCK_POLL_SECONDS = 0.025
+_LOCK_CHECK_SECONDS = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +110,10 @@ class Store:
         return path
 
     def lock_path(self, registry: str) -> str:
-        return self.path(registry)[: -len(".login")] + ".lock"
+        path = fastpath.lock_path(self.directory, registry)
+        if path is None:
+            raise ValueError(f"not a URL: {registry!r}")
+        return path
 
     def load(self, registry: str) -> Login | None:
         """The stored login, None when there is none; StoreError when it cannot be used."""
@@ -196,31 +208,62 @@ class Store:
             os.remove(probe)
 
     @contextlib.contextmanager
-    def lock(self, registry: str, timeout: float) -> Iterator[None]:
+    def lock(
+        self, registry: str, deadline: Deadline, unless: Callable[[], bool] | None = None
+    ) -> Iterator[bool]:
         """Hold the registry's lock for a read-modify-write; the OS frees it if this process dies.
 
-        Once it is held, a write that a killed process left unfinished is completed, and the
-        folder is checked to take a write, before the caller spends a token it must store.
+        Yields True once it is held: then a write that a killed process left unfinished has been
+        completed, and the folder checked to take a write, before the caller spends a token it
+        must store. While another process holds it, `unless()` is asked now and then; once it
+        answers True the wait ends and False is yielded, and the caller must not write.
         """
+        path = self.lock_path(registry)
+        if fastpath.holds_claim(path):
+            # The hot path took this same flock at start-up; taking it again here would wait
+            # on this very process.
+            log.debug("holding %s, taken at start-up", path)
+            release: Callable[[], None] = fastpath.release_claim
+        else:
+            held = self._acquire(path, deadline, unless)
+            if held is None:
+                yield False
+                return
+            release = held.release
+        try:
+            self._finish_interrupted_write(registry)
+            self.check_writable(registry)
+            yield True
+        finally:
+            release()
+
+    def _acquire(
+        self, path: str, deadline: Deadline, unless: Callable[[], bool] | None
+    ) -> filelock.BaseFileLock | None:
+        """The lock at `path`, held; None when `unless()` ended the wait first."""
         import filelock
 
         self._ensure_directory()
-        path = self.lock_path(registry)
-        lock = filelock.FileLock(path, timeout=max(timeout, 0), mode=0o600)
+        lock = filelock.FileLock(path, mode=0o600)
         started = time.monotonic()
-        try:
-            lock.acquire()
-        except filelock.Timeout as exc:
-            raise LockTimeoutError(path, timeout) from exc
-        except OSError as exc:
-            raise StoreError(f"cannot lock {path}: {_reason(exc)}") from exc
-        try:
+        while True:
+            try:
+                lock.acquire(
+                    timeout=min(deadline.remaining(), _LOCK_CHECK_SECONDS),
+                    poll_interval=_LOCK_POLL_SECONDS,
+                )
+            except filelock.Timeout:
+                if unless is not None and unless():
+                    log.debug("no need to wait for %s any more", path)
+                    return None
+                if deadline.remaining() <= 0:
+                    # The whole budget, which may have begun before this wait (the hot path's).
+                    raise LockTimeoutError(path, deadline.seconds) from None
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot lock {path}: {_reason(exc)}") from exc
             log.debug("holding %s after waiting %.3f s", path, time.monotonic() - started)
-            self._finish_interrupted_write(registry)
-            self.check_writable(registry)
-            yield
-        finally:
-            lock.release()
+            return lock
 
     def _ensure_directory(self) -> None:
         try:

@@ -28,6 +28,7 @@ from helpers import (
 )
 from standin_catalog import StandinCatalog
 
+from credproc.deadline import Deadline
 from credproc.store import Login, Store
 
 # A sitecustomize.py for one subprocess: it stops the Nth store write at one point, marks
@@ -277,12 +278,12 @@ def test_a_leftover_of_another_registry_is_left_alone(tmp_path: Path) -> None:
     # `.../a.login` and `.../a` differ by the very suffix the store gives its files.
     store = Store(str(tmp_path))
     other = "https://registry.example.com/a.login"
-    with store.lock(other, timeout=1):
+    with store.lock(other, Deadline(1)):
         store.save(Login(registry=other, refresh_token="rt-other"))
     other_temp = Path(store.path(other)).with_name(f".{Path(store.path(other)).name}.x1y2.tmp")
     other_temp.write_text("an unfinished write of the other registry\n")
     mine = "https://registry.example.com/a"
-    with store.lock(mine, timeout=1):
+    with store.lock(mine, Deadline(1)):
         store.save(Login(registry=mine, refresh_token="rt-mine"))
     assert other_temp.exists()
 

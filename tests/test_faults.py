@@ -34,8 +34,9 @@ ANSWER_FAULTS = {
     "drop": "the server closed the connection without answering",
 }
 REFRESH_ENDPOINTS = ("token", "credentials")
-# A hung server costs each test this long, not the minute a real command may wait.
-TIMEOUT = "1"
+# A hung server costs each test this long, not the minute a real command may wait. It counts
+# from the command's start, so it must leave room for starting up on a loaded machine.
+HANG_TIMEOUT = "2.5"
 # Long enough that a fresh answer is never "already expired", short enough to be no fallback.
 UNUSABLE_TTL = 3
 STALE_TTL = 600  # inside the helper's 20-minute margin, far from expiry
@@ -72,7 +73,6 @@ class User:
     def __init__(self, standin: StandinCatalog, home: FakeHome) -> None:
         self.standin = standin
         self.home = home
-        home.env["QUILT_CREDPROC_TIMEOUT"] = TIMEOUT
 
     def run(self, *args: str, verbose: bool = True) -> Result:
         flags = ["--verbose"] if verbose else []
@@ -86,6 +86,14 @@ class User:
         assert "Traceback" not in result.stderr
         self.check_no_secrets(result)
         return result
+
+    def inject(self, endpoint: str, fault: str | None) -> None:
+        """Make `endpoint` misbehave until cleared; a hang is waited out for a short time."""
+        self.standin.set_fault(endpoint, fault)
+        if fault == "hang":
+            self.home.env["QUILT_CREDPROC_TIMEOUT"] = HANG_TIMEOUT
+        else:
+            self.home.env.pop("QUILT_CREDPROC_TIMEOUT", None)
 
     def fetch(self, verbose: bool = True) -> Result:
         return self.run("--registry", self.standin.registry_url, verbose=verbose)
@@ -161,13 +169,13 @@ def test_a_bad_answer_with_expired_credentials_fails_in_one_line(
     token_ttl = 30 if endpoint == "token" else 3600
     logged_in(user, credentials_ttl=UNUSABLE_TTL, access_token_ttl=token_ttl)
     store = snapshot(user.home.data_dir)
-    user.standin.set_fault(endpoint, fault)
+    user.inject(endpoint, fault)
     line = user.fails("--registry", user.standin.registry_url, exit_code=1)
     assert line.startswith(f"quilt-credproc: {endpoint_name(user.standin, endpoint)}: "), line
     assert ANSWER_FAULTS[fault] in line
     assert "<" not in line, "no HTML in the message"
     assert snapshot(user.home.data_dir) == store, "the stored login is untouched"
-    user.standin.set_fault(endpoint, None)
+    user.inject(endpoint, None)
     assert_recovers(user)
 
 
@@ -179,23 +187,23 @@ def test_an_outage_falls_back_on_unexpired_credentials(
     logged_in(user, credentials_ttl=STALE_TTL, access_token_ttl=30 if endpoint == "token" else 3600)
     stored = Store(str(user.home.data_dir)).load(user.standin.registry_url)
     assert stored is not None and stored.credentials is not None
-    user.standin.set_fault(endpoint, fault)
+    user.inject(endpoint, fault)
     during, line = user.falls_back()
     assert during.stdout == stored.credentials.process_answer() + "\n", "the stored ones"
     assert line.startswith("quilt-credproc: warning: "), line
     expiry = stored.credentials.expiration_rfc3339
     assert line.endswith(f"; using the stored credentials, which expire at {expiry}"), line
-    user.standin.set_fault(endpoint, None)
+    user.inject(endpoint, None)
     assert_recovers(user)
 
 
 def test_a_refused_refresh_token_means_login_required(user: User) -> None:
     logged_in(user, credentials_ttl=UNUSABLE_TTL, access_token_ttl=30)
-    user.standin.set_fault("token", "401")
+    user.inject("token", "401")
     line = user.fails("--registry", user.standin.registry_url, exit_code=3)
     fix = f"quilt-credproc setup --profile quilt --catalog {user.standin.catalog_url}"
     assert line == f"quilt-credproc: the registry no longer accepts this login; run: {fix}"
-    user.standin.set_fault("token", None)
+    user.inject("token", None)
     assert_recovers(user)
 
 
@@ -212,14 +220,14 @@ def test_a_stale_access_token_is_renewed_once_and_retried(user: User) -> None:
 def test_an_access_token_refused_twice_gives_up(user: User) -> None:
     logged_in(user, credentials_ttl=UNUSABLE_TTL)
     user.standin.reset_stats()
-    user.standin.set_fault("credentials", "401")
+    user.inject("credentials", "401")
     line = user.fails("--registry", user.standin.registry_url, exit_code=1)
     assert endpoint_name(user.standin, "credentials") in line
     assert "HTTP 401" in line
     stats = user.standin.stats()
     # Two runs (quiet and verbose), each one renewal and one retry.
     assert (stats["token_requests"], stats["credentials_requests"]) == (2, 4), "one retry only"
-    user.standin.set_fault("credentials", None)
+    user.inject("credentials", None)
     assert_recovers(user)
 
 
@@ -297,7 +305,7 @@ def test_setup_with_a_bad_config_json(user: User, fault: str) -> None:
     config = "# mine\r\n[profile quilt]\r\noutput = json"
     user.home.aws_config.parent.mkdir()
     user.home.aws_config.write_text(config, newline="")
-    user.standin.set_fault("config", fault)
+    user.inject("config", fault)
     line = user.fails("setup", "--catalog", user.standin.catalog_url, exit_code=1)
     assert line.startswith(f"quilt-credproc: {endpoint_name(user.standin, 'config')}: "), line
     assert CONFIG_FAULTS[fault] in line
@@ -313,7 +321,7 @@ def test_setup_with_a_bad_config_json(user: User, fault: str) -> None:
 def test_a_failed_setup_keeps_the_earlier_login(user: User, endpoint: str, fault: str) -> None:
     logged_in(user, credentials_ttl=UNUSABLE_TTL)
     config, store = user.home.aws_config.read_bytes(), snapshot(user.home.data_dir)
-    user.standin.set_fault(endpoint, fault)
+    user.inject(endpoint, fault)
     setup = ("setup", "--catalog", user.standin.catalog_url)
     if (endpoint, fault) == ("token", "401"):
         line = user.fails(*setup, exit_code=3)
@@ -325,7 +333,7 @@ def test_a_failed_setup_keeps_the_earlier_login(user: User, endpoint: str, fault
         assert ANSWER_FAULTS.get(fault, "HTTP 401") in line
     assert user.home.aws_config.read_bytes() == config
     assert snapshot(user.home.data_dir) == store
-    user.standin.set_fault(endpoint, None)
+    user.inject(endpoint, None)
     assert_recovers(user)
 
 
