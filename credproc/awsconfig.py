@@ -86,6 +86,30 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(value or "~/.aws/config").expanduser()
 
 
+def credentials_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The shared credentials file: $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials."""
+    value = (os.environ if environ is None else environ).get("AWS_SHARED_CREDENTIALS_FILE")
+    return Path(value or "~/.aws/credentials").expanduser()
+
+
+def has_static_keys(path: Path, profile: str) -> bool:
+    """Whether the credentials file gives `profile` keys of its own, which every SDK prefers
+    to a credential_process. Its sections are bare profile names, [default] included."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
+        text = _decode(path.read_bytes(), path)[1]
+    except (OSError, AwsConfigError):
+        return False  # a file the SDKs cannot read gives them no keys either
+    section = None
+    for line in _parse(text):
+        if line.kind == "header":
+            section = line.name.strip()
+        elif line.kind == "setting" and section == profile and line.name == "aws_access_key_id":
+            return True
+    return False
+
+
 def section_name(profile: str) -> str:
     return "default" if profile == "default" else f"profile {profile}"
 

@@ -6,11 +6,10 @@ only on the slower paths. This is the one place that turns errors into exit code
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-from credproc import deadline, fastpath, paths
+from credproc import deadline, fastpath, paths, streams
 
 # typing imports `re`, which costs about a third of an interpreter start (issue 4); type
 # checkers know this name without it.
@@ -18,9 +17,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
-
-    from credproc.registry import Client
-    from credproc.store import Login
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,25 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             wait = deadline.configured_seconds() or 0.0
             answer = fastpath.answer_or_claim(folder, registry, started + wait)
         if answer is not None:
-            return _emit(answer)
+            return streams.emit(answer)
     return _main(args, started)
-
-
-def _emit(answer: str) -> int:
-    """Hand the SDK its answer; a closed or full stdout is a failure, not a traceback."""
-    try:
-        sys.stdout.write(answer)
-        sys.stdout.flush()
-    except (AttributeError, OSError, ValueError) as exc:  # None, EPIPE/ENOSPC, closed
-        # What is still buffered would fail again, noisily, when the interpreter exits.
-        try:  # noqa: SIM105 (contextlib is not worth its import on this path)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (AttributeError, OSError, ValueError):
-            pass
-        reason = getattr(exc, "strerror", None) or "it is closed"
-        _say(f"quilt-credproc: cannot write the credentials to standard output: {reason}")
-        return 1  # ExitCode.FAILURE, which this path does not import
-    return 0
 
 
 def _fast_registry(args: list[str]) -> str | None:
@@ -75,7 +54,9 @@ def _main(args: list[str], started: float) -> int:
         options.started = started
         verbose = bool(getattr(options, "verbose", False))
         _configure_logging(verbose)
-        return int(options.handler(options))
+        from credproc import commands
+
+        return int(getattr(commands, options.command_name)(options))
     except CredprocError as exc:
         _configure_logging(verbose)
         # Only the names of the causes: their messages come from other libraries.
@@ -87,8 +68,8 @@ def _main(args: list[str], started: float) -> int:
         log.error("%s", exc)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("\nquilt-credproc: interrupted\n")
-        return 130
+        streams.say("\nquilt-credproc: interrupted")
+        return int(ExitCode.INTERRUPTED)
     except Exception as exc:
         _configure_logging(verbose)
         log.debug("unexpected failure", exc_info=True)
@@ -139,16 +120,17 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="log each step (URLs, status codes, timing, lock waits) to stderr; never secrets",
     )
+    raw = argparse.RawDescriptionHelpFormatter
     parser = Parser(
         prog="quilt-credproc",
         description="Give every AWS tool a Quilt catalog's permissions.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=raw,
         parents=[common],
     )
     # No default for verbose here: set_defaults would reach into the action the subcommands
     # share, and `quilt-credproc -v setup` would lose its -v.
-    parser.set_defaults(handler=_process_mode)
+    parser.set_defaults(command_name="process_mode")
     parser.add_argument("--version", action="version", version=f"quilt-credproc {__version__}")
     parser.add_argument(
         "--registry",
@@ -156,15 +138,22 @@ def _parser() -> argparse.ArgumentParser:
         help="process mode: print credentials for this registry as credential_process JSON",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    setup = commands.add_parser(
-        "setup",
-        parents=[common],
-        help="log in to a catalog and write an AWS profile",
-        description="Log in to a Quilt catalog and point an AWS profile at quilt-credproc.",
-        epilog=_SETUP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+
+    def command(name: str, summary: str, epilog: str, handler: str = "") -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=summary + ".",
+            epilog=epilog,
+            formatter_class=raw,
+        )
+        sub.set_defaults(command_name=handler or name)
+        return sub
+
+    setup = command(
+        "setup", "Log in to a catalog and point an AWS profile at quilt-credproc", _SETUP
     )
-    setup.set_defaults(handler=_setup)
     where = setup.add_mutually_exclusive_group()
     where.add_argument("--catalog", metavar="URL", help="the catalog's web address")
     where.add_argument("--registry", metavar="URL", help="the registry (API) address instead")
@@ -175,115 +164,29 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="only print the code page's URL, do not open a browser",
     )
+    setup.add_argument(
+        "--from-quilt3",
+        action="store_true",
+        help="log in with the login of the quilt3 Python library (quilt3.login()), no code",
+    )
+    status = command("status", "Show each stored login and the profiles that use it", _STATUS)
+    status.add_argument("--json", action="store_true", help="print the rows as JSON")
+    logout = command("logout", "Forget a login's tokens and credentials; profiles stay", _LOGOUT)
+    which = logout.add_mutually_exclusive_group()
+    which.add_argument("--profile", help="the login this profile uses (default: quilt)")
+    which.add_argument("--registry", metavar="URL", help="the login to this registry")
+    which.add_argument("--all", action="store_true", help="every stored login")
+    run = command(
+        "exec",
+        "Run a command with a profile's credentials in its environment",
+        _EXEC,
+        "exec_command",
+    )
+    run.add_argument("--profile", default="quilt", help="the profile to use (default: quilt)")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- and the command to run")
+    env = command("env", "Print export lines that put a profile's credentials in a shell", _ENV)
+    env.add_argument("--profile", default="quilt", help="the profile to use (default: quilt)")
     return parser
-
-
-def _process_mode(options: argparse.Namespace) -> int:
-    from credproc import process, urls
-    from credproc.errors import UsageError
-    from credproc.store import Store
-
-    if not options.registry:
-        raise UsageError(
-            "nothing to do: AWS tools run `quilt-credproc --registry URL`; "
-            "people run `quilt-credproc setup --catalog URL` (see --help)"
-        )
-    registry = urls.registry(options.registry)
-    budget = _deadline(options.started)
-    creds = process.credentials_for(
-        registry,
-        Store(paths.data_dir()),
-        budget,
-        lambda: _client(budget),
-        lambda login: _fix_command(registry, login),
-    )
-    return _emit(creds.process_answer() + "\n")
-
-
-def _setup(options: argparse.Namespace) -> int:
-    import shlex
-
-    from credproc import awsconfig, login
-    from credproc.store import Store
-
-    request = login.SetupRequest(
-        profile=options.profile,
-        catalog=options.catalog,
-        registry=options.registry,
-        open_browser=options.open_browser,
-    )
-    config = awsconfig.config_path()
-    store = Store(paths.data_dir())
-    target = login.resolve_target(
-        request, _client(_deadline(options.started)), store, config, os.environ
-    )
-    settings = login.profile_settings(login.helper_command(), target)
-    # Both before the prompt: a code is good once, so nothing may fail after it is spent.
-    awsconfig.check_editable(config, request.profile, settings)
-    store.check_writable(target.registry)
-    _say(f"To log in, open {target.code_url} , sign in, and copy the code it shows.")
-    if request.open_browser:
-        login.default_opener(target.code_url)
-    code = login.read_code(login.default_prompt)
-    budget = _deadline()  # the time spent at the prompt does not count
-    new_login = login.exchange_code(target, code, _client(budget))
-    login.save_login(new_login, store, budget)
-    awsconfig.set_profile(config, request.profile, settings, keep_existing=("region",))
-    aws = "aws" if request.profile == "default" else f"aws --profile {shlex.quote(request.profile)}"
-    _say(
-        f"Logged in to {target.catalog or target.registry}. Profile {request.profile!r} "
-        f"in {config} now gets its credentials from quilt-credproc.\nTry: {aws} s3 ls"
-    )
-    return 0
-
-
-def _deadline(started: float | None = None) -> deadline.Deadline:
-    from credproc.errors import UsageError
-
-    seconds = deadline.configured_seconds()
-    if seconds is None:
-        raw = os.environ.get(deadline.SETTING, "")
-        raise UsageError(f"{deadline.SETTING} must be a number of seconds above 0, not {raw!r}")
-    return deadline.Deadline(seconds, started)
-
-
-def _client(budget: deadline.Deadline) -> Client:
-    from credproc.registry import Client
-
-    return Client(budget)
-
-
-def _fix_command(registry: str, login: Login | None) -> str:
-    """The exact setup command that logs this registry in again, quoted for a POSIX shell."""
-    import shlex
-
-    from credproc import awsconfig
-    from credproc.errors import CredprocError
-    from credproc.login import registry_in_command
-
-    try:
-        profiles = [
-            p.name
-            for p in awsconfig.read_profiles(awsconfig.config_path())
-            if registry_in_command(p.settings.get("credential_process", "")) == registry
-        ]
-    except CredprocError:
-        profiles = []
-    words = ["quilt-credproc", "setup"]
-    if len(profiles) == 1:
-        words += ["--profile", profiles[0]]
-    if login is not None and login.catalog:
-        words += ["--catalog", login.catalog]
-    else:
-        words += ["--registry", registry]
-    return shlex.join(words)
-
-
-def _say(text: str) -> None:
-    """Talk to the person at the terminal: stdout is reserved for credentials."""
-    if sys.stderr is not None:
-        sys.stderr.write(text + "\n")
-        sys.stderr.flush()
 
 
 _EPILOG = """\
@@ -292,17 +195,55 @@ examples:
       log in once; writes profile "quilt" to ~/.aws/config
   aws --profile quilt s3 ls
       any AWS tool now runs quilt-credproc as its credential_process
+  quilt-credproc status
+      which logins are stored, for which profiles, and until when
   quilt-credproc --registry https://registry.example.com
       what the AWS tools run: prints one credentials JSON object
 
-exit codes: 0 ok, 1 failure, 2 usage, 3 login required (run the setup command shown)
+exit codes: 0 ok, 1 failure, 2 usage, 3 login required (run the setup command shown),
+130 interrupted; exec exits with its command's status (127: no such command)
 """
 
-_SETUP_EPILOG = """\
+_SETUP = """\
 examples:
   quilt-credproc setup --catalog https://catalog.example.com
   quilt-credproc setup --catalog https://catalog.example.com --profile work --no-browser
   echo "$CODE" | quilt-credproc setup --catalog https://catalog.example.com
+  quilt-credproc setup --profile work                     # again, with the catalog it remembers
+  quilt-credproc setup --from-quilt3 --catalog https://catalog.example.com
 
 The code is read without echo from a terminal, or as one line from standard input.
+"""
+
+_STATUS = """\
+examples:
+  quilt-credproc status
+  quilt-credproc status --json | jq '.[] | select(.login != "logged in")'
+
+No token, code or key is shown.
+"""
+
+_LOGOUT = """\
+examples:
+  quilt-credproc logout                  # the login profile "quilt" uses
+  quilt-credproc logout --profile work
+  quilt-credproc logout --all
+
+The profile stays in the AWS config: `quilt-credproc setup --profile NAME` logs in again.
+"""
+
+_EXEC = """\
+examples:
+  quilt-credproc exec --profile quilt -- duckdb -c "select count(*) from 's3://bucket/x.parquet'"
+  quilt-credproc exec -- env | grep ^AWS_
+
+For tools that read AWS_ACCESS_KEY_ID and friends but no AWS profile. The credentials do not
+renew themselves inside the command: one that outlives them must be run again.
+"""
+
+_ENV = """\
+examples:
+  eval "$(quilt-credproc env --profile quilt)"
+
+Prints export lines for a POSIX shell, secrets included: do not paste them anywhere.
 """

@@ -10,6 +10,10 @@ class ExitCode(enum.IntEnum):
     FAILURE = 1
     USAGE = 2
     LOGIN_REQUIRED = 3
+    # `exec`, as a shell reports a command it could not run.
+    COMMAND_NOT_EXECUTABLE = 126
+    COMMAND_NOT_FOUND = 127
+    INTERRUPTED = 130
 
 
 class CredprocError(Exception):
@@ -83,6 +87,14 @@ class LockTimeoutError(CredprocError, TimeoutError):
         held = f"{seconds:.2g} s"
         super().__init__(f"another quilt-credproc process held the lock {lock_path} over {held}")
         self.lock_path = lock_path
+
+
+class CommandError(CredprocError):
+    """`exec` could not start the command it was given."""
+
+    def __init__(self, command: str, reason: str, exit_code: ExitCode) -> None:
+        super().__init__(f"cannot run {command}: {reason}")
+        self.exit_code = exit_code
 
 
 class AwsConfigError(CredprocError):

@@ -19,6 +19,8 @@ FORMAT_VERSION = 1
 # botocore refreshes 15 minutes before expiry and runs the helper again on every request when
 # handed anything shorter, so credentials are served from the store only with more left.
 MIN_SECONDS_LEFT = 20 * 60
+# quilt3 renews an access token when less than this is left of it; so does this helper.
+ACCESS_TOKEN_MARGIN = 60
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _WAIT_POLL_SECONDS = 0.025  # shorter polls, many at once, slow the refresh they wait for
 # The lock answer_or_claim() took: its path, and the descriptor that holds its flock.

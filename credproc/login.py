@@ -5,23 +5,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shlex
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from credproc import awsconfig, urls
+from credproc import profiles, urls
 from credproc.deadline import Deadline
 from credproc.errors import (
     CodeRejectedError,
     CredprocError,
     InvalidURLError,
+    LoginRequiredError,
     ServerError,
+    StaleAccessTokenError,
     TokenRejectedError,
     UsageError,
 )
-from credproc.registry import Client
+from credproc.quilt3 import Quilt3Login
+from credproc.registry import Client, Tokens
 from credproc.store import Credentials, Login, Store
 
 log = logging.getLogger(__name__)
@@ -47,43 +49,22 @@ class Target:
     code_url: str
 
 
-def registry_of_profile(config: Path, profile: str) -> str | None:
-    """The registry a profile's credential_process line names, if it runs this helper."""
-    found = awsconfig.get_profile(config, profile)
-    return registry_in_command(found.settings.get("credential_process", "")) if found else None
-
-
-def registry_in_command(command: str) -> str | None:
-    """`https://r` from `"/x/quilt-credproc" --registry https://r`; None for other helpers."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    if not any("credproc" in os.path.basename(word) for word in words[:3]):
-        return None
-    for word, after in zip(words, words[1:]):
-        if word == "--registry":
-            return after
-    for word in words:
-        if word.startswith("--registry="):
-            return word.partition("=")[2]
-    return None
-
-
 def resolve_target(
     request: SetupRequest,
     client: Client,
     store: Store,
     config: Path,
     environ: Mapping[str, str],
+    default_registry: str | None = None,
 ) -> Target:
+    """Where to log in: the catalog or registry named, else the one the profile remembers."""
     catalog = request.catalog or environ.get("QUILT_CATALOG_URL") or None
     registry = request.registry
     if catalog is None and registry is None:
-        registry = registry_of_profile(config, request.profile)
+        registry = profiles.registry_of_profile(config, request.profile) or default_registry
         remembered = _stored(store, registry) if registry else None
         catalog = remembered.catalog if remembered else None
-        if catalog is None:
+        if catalog is None and registry is None:
             raise UsageError(
                 f"no catalog to log in to for profile {request.profile!r}; pass "
                 "--catalog https://your-catalog.example.com (or set QUILT_CATALOG_URL)"
@@ -117,7 +98,33 @@ def exchange_code(target: Target, code: str, client: Client) -> Login:
         tokens = client.refresh(target.registry, code)
     except TokenRejectedError as exc:
         raise CodeRejectedError(target.code_url) from exc
-    creds: Credentials = client.credentials(target.registry, tokens.access_token)
+    return _proven(target, tokens, client.credentials(target.registry, tokens.access_token))
+
+
+def adopt_quilt3(target: Target, borrowed: Quilt3Login, client: Client) -> Login:
+    """quilt3's login for the target, proven by fetching credentials once.
+
+    Its access token is used while it lasts, so that quilt3's own refresh token is not spent
+    (and, where the registry rotates them, retired) just to get started.
+    """
+    access_token = borrowed.usable_access_token()
+    if access_token is not None:
+        tokens = Tokens(borrowed.refresh_token, access_token, borrowed.expires_at)
+        try:
+            return _proven(target, tokens, client.credentials(target.registry, tokens.access_token))
+        except StaleAccessTokenError:
+            log.debug("quilt3's access token was refused; renewing it")
+    try:
+        tokens = client.refresh(target.registry, borrowed.refresh_token)
+    except TokenRejectedError as exc:
+        raise LoginRequiredError(
+            f"the registry no longer accepts quilt3's login to {target.registry}",
+            "quilt3.login() in Python, or quilt-credproc setup without --from-quilt3",
+        ) from exc
+    return _proven(target, tokens, client.credentials(target.registry, tokens.access_token))
+
+
+def _proven(target: Target, tokens: Tokens, creds: Credentials) -> Login:
     return Login(
         registry=target.registry,
         catalog=target.catalog,

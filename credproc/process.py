@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# quilt3 refreshes the access token when less than this is left of it.
-ACCESS_TOKEN_MARGIN = 60
 # Stored credentials are still handed out during a registry outage while they have this left.
 FALLBACK_MARGIN = 5
 
@@ -89,7 +87,7 @@ def credentials_for(
 
 def _refresh(login: Login, store: Store, client: Client, clock: Callable[[], float]) -> Credentials:
     token = login.access_token
-    renewed = token is None or login.access_expires_at - clock() < ACCESS_TOKEN_MARGIN
+    renewed = token is None or login.access_expires_at - clock() < fastpath.ACCESS_TOKEN_MARGIN
     if renewed or token is None:
         login, token = _renew_access_token(login, store, client)
     try:

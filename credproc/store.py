@@ -159,13 +159,18 @@ class Store:
         self._write_atomically(path, text)
         log.debug("stored the login for %s in %s", login.registry, path)
 
-    def delete(self, registry: str) -> bool:
+    def forget(self, registry: str) -> bool:
+        """Log out: drop the tokens and credentials, keep the catalog and region for setup.
+
+        The caller holds the lock. False when there was no login to forget.
+        """
         try:
-            os.remove(self.path(registry))
-        except FileNotFoundError:
+            login = self.load(registry)
+        except DamagedStoreError:
+            login = Login(registry=registry, refresh_token="")  # nothing of it can be kept
+        if login is None or not login.logged_in:
             return False
-        except OSError as exc:
-            raise StoreError(f"cannot remove {self.path(registry)}: {_reason(exc)}") from exc
+        self.save(Login(registry=login.registry, catalog=login.catalog, region=login.region))
         return True
 
     def registries(self) -> list[str]:

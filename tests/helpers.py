@@ -61,8 +61,14 @@ class FakeHome:
         self, *args: str, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run the real `quilt-credproc` with this user's environment."""
+        return self.run_program(*self.command(*args), input=input, timeout=timeout)
+
+    def run_program(
+        self, *command: str, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run any program as this user: a consumer, an example, the helper from elsewhere."""
         return subprocess.run(
-            self.command(*args),
+            command,
             env=self.env,
             input=input,
             # Without input, a prompt must see end-of-file at once rather than wait on ours.

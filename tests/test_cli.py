@@ -53,7 +53,7 @@ def test_an_unwritable_stdout_is_one_line_not_a_traceback(
             argv, env=home.env, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=30
         )
     assert result.returncode == 1
-    assert result.stderr.startswith("quilt-credproc: cannot write the credentials to standard")
+    assert result.stderr.startswith("quilt-credproc: cannot write to standard output")
     assert result.stderr.count("\n") == 1, result.stderr
 
 

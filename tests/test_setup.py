@@ -181,3 +181,26 @@ def test_process_mode_never_waits_on_a_fifo_config(standin: StandinCatalog, home
     result = home.run("--registry", standin.registry_url, timeout=20)
     assert result.returncode == 3
     assert f"quilt-credproc setup --registry {standin.registry_url}" in result.stderr
+
+
+@pytest.mark.parametrize("profile", ["quilt", "default"])
+def test_static_keys_for_the_same_profile_are_warned_of(
+    standin: StandinCatalog, home: FakeHome, profile: str
+) -> None:
+    home.aws_credentials.parent.mkdir()
+    home.aws_credentials.write_text(
+        f"[other]\naws_access_key_id = AKIAOTHER\n[{profile}]\n"
+        "aws_access_key_id = AKIASTATICKEY0000000\naws_secret_access_key = s3cr3tvalue\n"
+    )
+    result = login(standin, home, profile=profile)
+    (warning,) = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert str(home.aws_credentials) in warning and f"[{profile}]" in warning
+    assert "AKIASTATICKEY" not in result.stderr and "s3cr3tvalue" not in result.stderr
+
+
+def test_static_keys_for_other_profiles_are_no_concern(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    home.aws_credentials.parent.mkdir()
+    home.aws_credentials.write_text("[work]\naws_access_key_id = AKIAOTHER\n")
+    assert "warning" not in login(standin, home).stderr

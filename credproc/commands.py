@@ -1,0 +1,218 @@
+"""What each command does, between the parsed options and the modules that do the work.
+
+`cli` parses and turns errors into exit codes; these functions return an exit status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+
+from credproc import awsconfig, deadline, paths, profiles
+from credproc.errors import CredprocError, UsageError
+from credproc.streams import emit, say
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from credproc.registry import Client
+    from credproc.store import Credentials, Login, Store
+
+log = logging.getLogger(__name__)
+
+
+def process_mode(options: argparse.Namespace) -> int:
+    from credproc import urls
+
+    if not options.registry:
+        raise UsageError(
+            "nothing to do: AWS tools run `quilt-credproc --registry URL`; "
+            "people run `quilt-credproc setup --catalog URL` (see --help)"
+        )
+    creds = _credentials(urls.registry(options.registry), options.started)
+    return emit(creds.process_answer() + "\n")
+
+
+def setup(options: argparse.Namespace) -> int:
+    from credproc import login, quilt3
+
+    request = login.SetupRequest(
+        profile=options.profile,
+        catalog=options.catalog,
+        registry=options.registry,
+        open_browser=options.open_browser,
+    )
+    config, store = awsconfig.config_path(), _store()
+    borrowed = quilt3.logins() if options.from_quilt3 else None
+    target = login.resolve_target(
+        request,
+        _client(_deadline(options.started)),
+        store,
+        config,
+        os.environ,
+        default_registry=quilt3.only_registry(borrowed) if borrowed else None,
+    )
+    settings = login.profile_settings(login.helper_command(), target)
+    # Both before the code is read or spent: a code is good once.
+    awsconfig.check_editable(config, request.profile, settings)
+    store.check_writable(target.registry)
+    if borrowed is not None:
+        budget = _deadline(options.started)
+        found = quilt3.login_for(borrowed, target.registry)
+        new_login = login.adopt_quilt3(target, found, _client(budget))
+    else:
+        say(f"To log in, open {target.code_url} , sign in, and copy the code it shows.")
+        if request.open_browser:
+            login.default_opener(target.code_url)
+        code = login.read_code(login.default_prompt)
+        budget = _deadline()  # the time spent at the prompt does not count
+        new_login = login.exchange_code(target, code, _client(budget))
+    login.save_login(new_login, store, budget)
+    awsconfig.set_profile(config, request.profile, settings, keep_existing=("region",))
+    aws = "aws" if request.profile == "default" else f"aws --profile {shlex.quote(request.profile)}"
+    say(
+        f"Logged in to {target.catalog or target.registry}. Profile {request.profile!r} "
+        f"in {config} now gets its credentials from quilt-credproc."
+    )
+    if borrowed is not None:
+        say(
+            "quilt3 and quilt-credproc now share this login, and quilt3's files were left "
+            "as they were. Where the catalog rotates refresh tokens, whichever renews it first "
+            "leaves the other's copy unusable: quilt3 may then ask for quilt3.login() again."
+        )
+    _warn_of_static_keys(request.profile)
+    say(f"Try: {aws} s3 ls")
+    return 0
+
+
+def status(options: argparse.Namespace) -> int:
+    import json
+
+    from credproc import status as state
+
+    rows = state.rows(_store(), awsconfig.config_path())
+    if options.json:
+        return emit(json.dumps([row.as_json() for row in rows], indent=2) + "\n")
+    if not rows:
+        say("Nothing stored yet: run quilt-credproc setup --catalog URL to log in.")
+        return 0
+    return emit(state.table(rows) + "\n")
+
+
+def logout(options: argparse.Namespace) -> int:
+    from credproc import status as state
+
+    store, config = _store(), awsconfig.config_path()
+    registry = _registry_option(options.registry)
+    named = state.registries_to_forget(store, config, options.profile, registry, options.all)
+    linked = profiles.linked_profiles(config)
+    for forgotten, was_in in state.logout(store, named, _deadline(options.started)):
+        users = [link.profile for link in linked if link.registry == forgotten]
+        if not was_in:
+            say(f"Not logged in to {forgotten}; nothing to forget.")
+        elif users:
+            again = " or ".join(f"quilt-credproc setup --profile {shlex.quote(u)}" for u in users)
+            say(f"Logged out of {forgotten}. To log in again: {again}")
+        else:
+            say(f"Logged out of {forgotten}.")
+    return 0
+
+
+def exec_command(options: argparse.Namespace) -> int:
+    from credproc import environment
+
+    command = options.command[1:] if options.command[:1] == ["--"] else options.command
+    if not command:
+        raise UsageError("no command to run: put it after --, as in: exec -- aws s3 ls")
+    values = _environment(options.profile, options.started)
+    return environment.run(command, values)
+
+
+def env(options: argparse.Namespace) -> int:
+    from credproc import environment
+
+    return emit(environment.exports(_environment(options.profile, options.started)))
+
+
+def _environment(profile: str, started: float) -> dict[str, str]:
+    from credproc import environment
+
+    config = awsconfig.config_path()
+    link = next((p for p in profiles.linked_profiles(config) if p.profile == profile), None)
+    if link is None:
+        raise UsageError(
+            f"profile {profile!r} in {config} does not get its credentials from quilt-credproc; "
+            f"run: quilt-credproc setup --profile {shlex.quote(profile)} --catalog URL"
+        )
+    return environment.variables(_credentials(link.registry, started), link.region)
+
+
+def _credentials(registry: str, started: float | None) -> Credentials:
+    """What process mode prints: stored while fresh, renewed when due, under the lock."""
+    from credproc import process
+
+    budget = _deadline(started)
+    return process.credentials_for(
+        registry,
+        _store(),
+        budget,
+        lambda: _client(budget),
+        lambda login: fix_command(registry, login),
+    )
+
+
+def _warn_of_static_keys(profile: str) -> None:
+    path = awsconfig.credentials_path()
+    if awsconfig.has_static_keys(path, profile):
+        log.warning(
+            "%s gives profile %s static keys (aws_access_key_id in [%s]); every AWS SDK uses "
+            "those before credential_process: remove them from that section",
+            path,
+            profile,
+            profile,
+        )
+
+
+def _registry_option(raw: str | None) -> str | None:
+    from credproc import urls
+
+    return None if raw is None else urls.registry(raw)
+
+
+def _store() -> Store:
+    from credproc.store import Store
+
+    return Store(paths.data_dir())
+
+
+def _deadline(started: float | None = None) -> deadline.Deadline:
+    seconds = deadline.configured_seconds()
+    if seconds is None:
+        raw = os.environ.get(deadline.SETTING, "")
+        raise UsageError(f"{deadline.SETTING} must be a number of seconds above 0, not {raw!r}")
+    return deadline.Deadline(seconds, started)
+
+
+def _client(budget: deadline.Deadline) -> Client:
+    from credproc.registry import Client
+
+    return Client(budget)
+
+
+def fix_command(registry: str, login: Login | None) -> str:
+    """The exact setup command that logs this registry in again, quoted for a POSIX shell."""
+    try:
+        linked = profiles.linked_profiles(awsconfig.config_path())
+    except CredprocError:
+        linked = []
+    names = [link.profile for link in linked if link.registry == registry]
+    words = ["quilt-credproc", "setup"]
+    if len(names) == 1:
+        words += ["--profile", names[0]]
+    if login is not None and login.catalog:
+        words += ["--catalog", login.catalog]
+    else:
+        words += ["--registry", registry]
+    return shlex.join(words)
