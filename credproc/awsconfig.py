@@ -19,6 +19,7 @@ as [default] and [profile default].
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
 import shlex
@@ -497,6 +498,19 @@ def _write(path: Path, data: bytes, mode: int) -> None:
         if isinstance(exc, OSError):
             raise AwsConfigError(_cannot_write(path, exc)) from exc
         raise
+    _remove_leftovers(path)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temp files of writers killed before their rename (SIGKILL, power cut).
+
+    Setup edits under the store's editing lock, so no other writer of these names is alive.
+    """
+    leftover = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+    with contextlib.suppress(OSError):
+        for other in path.parent.iterdir():
+            if leftover.fullmatch(other.name):
+                other.unlink(missing_ok=True)
 
 
 def _cannot_write(path: Path, exc: OSError) -> str:

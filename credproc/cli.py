@@ -17,21 +17,26 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+    from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()  # the time budget counts from here
     args = list(sys.argv[1:] if argv is None else argv)
-    registry = _fast_registry(args)
-    if registry is not None:
-        folder = paths.data_dir()
-        answer = fastpath.cached_answer(folder, registry)
-        if answer is None:
-            wait = deadline.configured_seconds() or 0.0
-            answer = fastpath.answer_or_claim(folder, registry, started + wait)
-        if answer is not None:
-            return streams.emit(answer)
-    return _main(args, started)
+    try:
+        registry = _fast_registry(args)
+        if registry is not None:
+            folder = paths.data_dir()
+            answer = fastpath.cached_answer(folder, registry)
+            if answer is None:
+                wait = deadline.configured_seconds() or 0.0
+                answer = fastpath.answer_or_claim(folder, registry, started + wait)
+            if answer is not None:
+                return streams.emit(answer)
+        return _main(args, started)
+    except KeyboardInterrupt:
+        # Here too, not only in _main: Ctrl-C may come while a module is still being imported.
+        return streams.interrupted()
 
 
 def _fast_registry(args: list[str]) -> str | None:
@@ -45,12 +50,17 @@ def _fast_registry(args: list[str]) -> str | None:
 def _main(args: list[str], started: float) -> int:
     import logging
 
-    from credproc.errors import CredprocError, ExitCode
+    from credproc.errors import CredprocError, ExitCode, UsageError
 
     log = logging.getLogger("credproc")
     verbose = False
     try:
         options = _parser().parse_args(args)
+        if options.command_name != "process_mode" and options.process_registry:
+            raise UsageError(
+                "--registry before a command means process mode; "
+                f"put it after the command: {options.command_name} --registry URL"
+            )
         options.started = started
         verbose = bool(getattr(options, "verbose", False))
         _configure_logging(verbose)
@@ -67,9 +77,6 @@ def _main(args: list[str], started: float) -> int:
         log.debug("%s failed; caused by: %s", type(exc).__name__, " <- ".join(causes) or "-")
         log.error("%s", exc)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        streams.say("\nquilt-credproc: interrupted")
-        return int(ExitCode.INTERRUPTED)
     except Exception as exc:
         _configure_logging(verbose)
         log.debug("unexpected failure", exc_info=True)
@@ -105,10 +112,15 @@ def _configure_logging(verbose: bool) -> None:
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
-    from credproc import __version__
+    from credproc import __version__, profiles
     from credproc.errors import UsageError
 
     class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # `--regis` for `--registry` would make every misspelling a guess.
+            kwargs["allow_abbrev"] = False
+            super().__init__(*args, **kwargs)
+
         def error(self, message: str) -> None:  # type: ignore[override]
             raise UsageError(f"{message} (see {self.prog} --help)")
 
@@ -120,7 +132,12 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="log each step (URLs, status codes, timing, lock waits) to stderr; never secrets",
     )
+    common.add_argument("--version", action="version", version=f"quilt-credproc {__version__}")
     raw = argparse.RawDescriptionHelpFormatter
+    profile = profiles.default_profile()
+    default = f"default: {profile}" + (
+        "" if profile == profiles.DEFAULT_PROFILE else ", from AWS_PROFILE"
+    )
     parser = Parser(
         prog="quilt-credproc",
         description="Give every AWS tool a Quilt catalog's permissions.",
@@ -131,9 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     # No default for verbose here: set_defaults would reach into the action the subcommands
     # share, and `quilt-credproc -v setup` would lose its -v.
     parser.set_defaults(command_name="process_mode")
-    parser.add_argument("--version", action="version", version=f"quilt-credproc {__version__}")
     parser.add_argument(
         "--registry",
+        dest="process_registry",
         metavar="URL",
         help="process mode: print credentials for this registry as credential_process JSON",
     )
@@ -157,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     where = setup.add_mutually_exclusive_group()
     where.add_argument("--catalog", metavar="URL", help="the catalog's web address")
     where.add_argument("--registry", metavar="URL", help="the registry (API) address instead")
-    setup.add_argument("--profile", default="quilt", help="AWS profile to write (default: quilt)")
+    setup.add_argument("--profile", default=profile, help=f"AWS profile to write ({default})")
     setup.add_argument(
         "--no-browser",
         dest="open_browser",
@@ -173,7 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the rows as JSON")
     logout = command("logout", "Forget a login's tokens and credentials; profiles stay", _LOGOUT)
     which = logout.add_mutually_exclusive_group()
-    which.add_argument("--profile", help="the login this profile uses (default: quilt)")
+    which.add_argument(
+        "--profile", default=profile, help=f"the login this profile uses ({default})"
+    )
     which.add_argument("--registry", metavar="URL", help="the login to this registry")
     which.add_argument("--all", action="store_true", help="every stored login")
     run = command(
@@ -182,10 +201,10 @@ def _parser() -> argparse.ArgumentParser:
         _EXEC,
         "exec_command",
     )
-    run.add_argument("--profile", default="quilt", help="the profile to use (default: quilt)")
+    run.add_argument("--profile", default=profile, help=f"the profile to use ({default})")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- and the command to run")
     env = command("env", "Print export lines that put a profile's credentials in a shell", _ENV)
-    env.add_argument("--profile", default="quilt", help="the profile to use (default: quilt)")
+    env.add_argument("--profile", default=profile, help=f"the profile to use ({default})")
     return parser
 
 
@@ -201,7 +220,7 @@ examples:
       what the AWS tools run: prints one credentials JSON object
 
 exit codes: 0 ok, 1 failure, 2 usage, 3 login required (run the setup command shown),
-130 interrupted; exec exits with its command's status (127: no such command)
+130 interrupted; exec exits with its command's status (126: not executable, 127: not found)
 """
 
 _SETUP = """\
@@ -235,7 +254,7 @@ The profile stays in the AWS config: `quilt-credproc setup --profile NAME` logs 
 _EXEC = """\
 examples:
   quilt-credproc exec --profile quilt -- duckdb -c "select count(*) from 's3://bucket/x.parquet'"
-  quilt-credproc exec -- env | grep ^AWS_
+  quilt-credproc exec -- aws sts get-caller-identity
 
 For tools that read AWS_ACCESS_KEY_ID and friends but no AWS profile. The credentials do not
 renew themselves inside the command: one that outlives them must be run again.

@@ -10,7 +10,7 @@ import os
 import shlex
 
 from credproc import awsconfig, deadline, paths, profiles
-from credproc.errors import CredprocError, UsageError
+from credproc.errors import CredprocError, LoginRequiredError, StoreError, UsageError
 from credproc.streams import emit, say
 
 TYPE_CHECKING = False
@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 def process_mode(options: argparse.Namespace) -> int:
     from credproc import urls
 
-    if not options.registry:
+    if not options.process_registry:
         raise UsageError(
             "nothing to do: AWS tools run `quilt-credproc --registry URL`; "
             "people run `quilt-credproc setup --catalog URL` (see --help)"
         )
-    creds = _credentials(urls.registry(options.registry), options.started)
+    creds = _credentials(urls.registry(options.process_registry), options.started)
     return emit(creds.process_answer() + "\n")
 
 
@@ -46,17 +46,25 @@ def setup(options: argparse.Namespace) -> int:
     )
     config, store = awsconfig.config_path(), _store()
     borrowed = quilt3.logins() if options.from_quilt3 else None
-    target = login.resolve_target(
-        request,
-        _client(_deadline(options.started)),
-        store,
-        config,
-        os.environ,
-        default_registry=quilt3.only_registry(borrowed) if borrowed else None,
-    )
+    try:
+        target = login.resolve_target(
+            request,
+            _client(_deadline(options.started)),
+            store,
+            config,
+            os.environ,
+            default_registry=quilt3.only_registry(borrowed) if borrowed else None,
+        )
+    except UsageError:
+        named = request.catalog or request.registry or os.environ.get("QUILT_CATALOG_URL")
+        if borrowed and len(borrowed) > 1 and not named:  # say which setup could choose from
+            raise quilt3.which_registry(borrowed) from None
+        raise
+    before = profiles.registry_of_profile(config, request.profile)
     settings = login.profile_settings(login.helper_command(), target)
     # Both before the code is read or spent: a code is good once.
     awsconfig.check_editable(config, request.profile, settings)
+    login.check_profile_is_free(config, request.profile)
     store.check_writable(target.registry)
     if borrowed is not None:
         budget = _deadline(options.started)
@@ -69,13 +77,18 @@ def setup(options: argparse.Namespace) -> int:
         code = login.read_code(login.default_prompt)
         budget = _deadline()  # the time spent at the prompt does not count
         new_login = login.exchange_code(target, code, _client(budget))
-    login.save_login(new_login, store, budget)
-    awsconfig.set_profile(config, request.profile, settings, keep_existing=("region",))
+    # The code is spent: wait for a refresh holding the lock as long as one can take.
+    patient = deadline.Deadline(2 * budget.seconds)
+    login.save_login(new_login, store, patient)
+    with store.editing(str(config), patient):
+        awsconfig.set_profile(config, request.profile, settings, keep_existing=("region",))
     aws = "aws" if request.profile == "default" else f"aws --profile {shlex.quote(request.profile)}"
     say(
         f"Logged in to {target.catalog or target.registry}. Profile {request.profile!r} "
         f"in {config} now gets its credentials from quilt-credproc."
     )
+    if before is not None and before != target.registry:
+        log.warning("profile %s used the login to %s before this", request.profile, before)
     if borrowed is not None:
         say(
             "quilt3 and quilt-credproc now share this login, and quilt3's files were left "
@@ -108,6 +121,8 @@ def logout(options: argparse.Namespace) -> int:
     registry = _registry_option(options.registry)
     named = state.registries_to_forget(store, config, options.profile, registry, options.all)
     linked = profiles.linked_profiles(config)
+    if not named:
+        say("Nothing is stored: there is no login to forget.")
     for forgotten, was_in in state.logout(store, named, _deadline(options.started)):
         users = [link.profile for link in linked if link.registry == forgotten]
         if not was_in:
@@ -117,6 +132,12 @@ def logout(options: argparse.Namespace) -> int:
             say(f"Logged out of {forgotten}. To log in again: {again}")
         else:
             say(f"Logged out of {forgotten}.")
+    unreadable = store.unreadable() if options.all else []
+    if unreadable:
+        raise StoreError(
+            f"cannot read {', '.join(unreadable)}, so cannot tell which login it holds; "
+            "remove it to forget that login"
+        )
     return 0
 
 
@@ -142,14 +163,15 @@ def _environment(profile: str, started: float) -> dict[str, str]:
     config = awsconfig.config_path()
     link = next((p for p in profiles.linked_profiles(config) if p.profile == profile), None)
     if link is None:
-        raise UsageError(
-            f"profile {profile!r} in {config} does not get its credentials from quilt-credproc; "
-            f"run: quilt-credproc setup --profile {shlex.quote(profile)} --catalog URL"
+        raise LoginRequiredError(
+            f"profile {profile!r} in {config} does not get its credentials from quilt-credproc",
+            f"quilt-credproc setup --profile {shlex.quote(profile)} --catalog URL",
         )
-    return environment.variables(_credentials(link.registry, started), link.region)
+    creds = _credentials(link.registry, started, profile)
+    return environment.variables(creds, link.region)
 
 
-def _credentials(registry: str, started: float | None) -> Credentials:
+def _credentials(registry: str, started: float | None, profile: str | None = None) -> Credentials:
     """What process mode prints: stored while fresh, renewed when due, under the lock."""
     from credproc import process
 
@@ -158,8 +180,8 @@ def _credentials(registry: str, started: float | None) -> Credentials:
         registry,
         _store(),
         budget,
-        lambda: _client(budget),
-        lambda login: fix_command(registry, login),
+        _client,
+        lambda login: fix_command(registry, login, profile),
     )
 
 
@@ -201,16 +223,21 @@ def _client(budget: deadline.Deadline) -> Client:
     return Client(budget)
 
 
-def fix_command(registry: str, login: Login | None) -> str:
-    """The exact setup command that logs this registry in again, quoted for a POSIX shell."""
+def fix_command(registry: str, login: Login | None, profile: str | None = None) -> str:
+    """The exact setup command that logs this registry in again, quoted for a POSIX shell.
+
+    It always names a profile that runs the helper for this registry (the one the user named,
+    if any): setup with the default one could point that profile at another catalog.
+    """
     try:
         linked = profiles.linked_profiles(awsconfig.config_path())
     except CredprocError:
         linked = []
     names = [link.profile for link in linked if link.registry == registry]
-    words = ["quilt-credproc", "setup"]
-    if len(names) == 1:
-        words += ["--profile", names[0]]
+    taken = {link.profile for link in linked if link.registry != registry}
+    if profile is None or profile not in names:
+        profile = names[0] if names else profiles.free_name(registry, taken)
+    words = ["quilt-credproc", "setup", "--profile", profile]
     if login is not None and login.catalog:
         words += ["--catalog", login.catalog]
     else:

@@ -70,6 +70,17 @@ class NotACatalogError(ServerError):
     """The catalog URL does not serve a Quilt config.json."""
 
 
+class IncompleteTokensError(ServerError):
+    """/api/token sent a new refresh token, but the rest of its answer is unusable."""
+
+    def __init__(self, endpoint: str, problem: str, refresh_token: str) -> None:
+        super().__init__(endpoint, problem)
+        self.refresh_token = refresh_token  # never part of the message
+
+    def __repr__(self) -> str:
+        return f"IncompleteTokensError({str(self)!r})"
+
+
 class StaleAccessTokenError(ServerError):
     """get_credentials answered 401: the access token is no longer accepted."""
 

@@ -111,6 +111,7 @@ def cached_answer(directory: str, registry: str, now: float | None = None) -> st
         with open(os.open(path, os.O_RDONLY | _NONBLOCK), encoding="utf-8") as file:
             header = file.readline().split()
             answer = file.readline()
+            record = file.readline()  # served only from a whole file, as the long way reads it
     except (OSError, UnicodeDecodeError):
         return None  # the full path reports what is wrong
     if len(header) != 3 or header[0] != HEADER_MAGIC or header[1] != str(FORMAT_VERSION):
@@ -120,6 +121,6 @@ def cached_answer(directory: str, registry: str, now: float | None = None) -> st
     except ValueError:
         return None
     left = expires - (time.time() if now is None else now)
-    if left <= MIN_SECONDS_LEFT or not answer.endswith("}\n"):
+    if left <= MIN_SECONDS_LEFT or not (answer.endswith("}\n") and record.endswith("}\n")):
         return None
     return answer

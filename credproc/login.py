@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from credproc import profiles, urls
+from credproc import awsconfig, profiles, urls
 from credproc.deadline import Deadline
 from credproc.errors import (
+    AwsConfigError,
     CodeRejectedError,
     CredprocError,
     InvalidURLError,
@@ -29,6 +31,8 @@ from credproc.store import Credentials, Login, Store
 log = logging.getLogger(__name__)
 
 PROMPT = "Enter the code from the webpage: "
+# Far more than any refresh token; a longer "code" is something else pasted by mistake.
+MAX_CODE_CHARS = 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +90,12 @@ def resolve_target(
 def exchange_code(target: Target, code: str, client: Client) -> Login:
     """Trade the code for tokens, and prove the login by fetching credentials once."""
     code = code.strip()
+    if len(code) > 1 and code[0] == code[-1] and code[0] in "'\"":
+        code = code[1:-1].strip()  # pasted with the quotes around it
     if not code:
         raise UsageError("no code was entered; nothing was changed")
-    if not (code.isascii() and code.isprintable()) or any(c.isspace() for c in code):
+    readable = code.isascii() and code.isprintable() and not any(c.isspace() for c in code)
+    if not readable or len(code) > MAX_CODE_CHARS:
         # Never echo it: whatever was pasted may be a secret of some other kind.
         raise UsageError(
             f"that is not a code from {target.code_url} (a code is one word of letters, "
@@ -141,6 +148,36 @@ def save_login(login: Login, store: Store, budget: Deadline) -> None:
         store.save(login)
 
 
+# Settings with which the AWS tools get a profile's credentials before, or instead of, running
+# its credential_process.
+OTHER_SOURCES = (
+    "aws_access_key_id",
+    "role_arn",
+    "credential_source",
+    "web_identity_token_file",
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+)
+
+
+def check_profile_is_free(config: Path, profile: str) -> None:
+    """Refuse a profile that gets its credentials some other way: the AWS tools would go on
+    doing so, and a credential_process of another program is not ours to replace."""
+    found = awsconfig.get_profile(config, profile)
+    if found is None:
+        return
+    others = [key for key in OTHER_SOURCES if key in found.settings]
+    command = found.settings.get("credential_process")
+    if command and profiles.registry_in_command(command) is None:
+        others.append("credential_process (another program)")
+    if others:
+        raise AwsConfigError(
+            f"profile {profile!r} in {config} already gets its credentials another way "
+            f"({', '.join(others)}); use another --profile, or remove those settings first"
+        )
+
+
 def profile_settings(helper: str, target: Target) -> dict[str, str]:
     """What setup writes into the profile; an existing region is kept."""
     settings = {"credential_process": f"{helper} --registry {target.registry}"}
@@ -158,7 +195,17 @@ def helper_command(argv0: str | None = None) -> str:
 
 
 def _quote(path: str) -> str:
-    return f'"{path}"' if any(c.isspace() for c in path) else path
+    """The path as credential_process needs it. Bare where it can be; else in double quotes,
+    which botocore and the SDKs read alike on every system (and sh, which the JavaScript, Go and
+    Java SDKs run it with); else, for a `"`, `$`, backtick or backslash, quoted for sh."""
+    if all(c.isalnum() or c in _PLAIN for c in path):
+        return path
+    if os.name == "nt" or not any(c in path for c in '"$`\\'):
+        return f'"{path}"'
+    return shlex.quote(path)
+
+
+_PLAIN = frozenset("/._-+=:@,%~")
 
 
 def read_code(prompt: Callable[[str], str]) -> str:
@@ -178,7 +225,11 @@ def default_prompt(text: str) -> str:
         except EOFError:
             sys.stderr.write("\n")  # Ctrl-D: end the prompt's line before the message
             raise
-    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if sys.stdin is None:
+        raise EOFError
+    line = sys.stdin.readline(MAX_CODE_CHARS + 2)
+    while line and not line.strip():  # a blank line before the code, from a here-document
+        line = sys.stdin.readline(MAX_CODE_CHARS + 2)
     if not line:
         raise EOFError
     return line

@@ -10,9 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 
 from credproc import fastpath
+from credproc.deadline import Deadline
 from credproc.errors import (
     CredprocError,
+    IncompleteTokensError,
     LoginRequiredError,
+    ServerError,
     StaleAccessTokenError,
     TokenRejectedError,
 )
@@ -20,20 +23,31 @@ from credproc.store import Credentials, DamagedStoreError, Login, Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from credproc.deadline import Deadline
     from credproc.registry import Client
 
 log = logging.getLogger(__name__)
 
 # Stored credentials are still handed out during a registry outage while they have this left.
 FALLBACK_MARGIN = 5
+# With such credentials to fall back on, the registry gets this long to answer rather than the
+# whole budget: botocore runs the helper before every request once credentials near expiry.
+FALLBACK_WAIT = 10.0
+# Credentials another process fetched while this one waited are taken if they have this left,
+# even inside the 20-minute margin: a registry may issue no longer-lived ones.
+NEWLY_FETCHED_MIN_LEFT = 60
+# A refresh token the registry refused is not sent again for this long. Every AWS command would
+# otherwise present it anew, and a registry that watches for reuse may revoke the whole login.
+REJECTION_PAUSE = 300
+# After a failed refresh, while stored credentials can stand in, the next try waits this long:
+# each AWS command would otherwise wait out a hung registry anew.
+FAILURE_PAUSE = 60
 
 
 def credentials_for(
     registry: str,
     store: Store,
     deadline: Deadline,
-    connect: Callable[[], Client],
+    connect: Callable[[Deadline], Client],
     fix_command: Callable[[Login | None], str],
     clock: Callable[[], float] = time.time,
 ) -> Credentials:
@@ -49,10 +63,10 @@ def credentials_for(
     if login is None or not login.logged_in:
         # Nothing to wait for: a login appears only through setup, which the user must run.
         raise LoginRequiredError("not logged in to " + registry, fix_command(login))
+    seen = login.credentials
 
     def refreshed_meanwhile() -> bool:
-        again = _load(store, registry, fix_command)
-        return again is not None and _fresh(again.credentials, clock())
+        return _newer(_load(store, registry, fix_command), seen, clock()) is not None
 
     try:
         # Another process may refresh while this one waits: then there is no need to go on.
@@ -60,12 +74,15 @@ def credentials_for(
             login = _load(store, registry, fix_command)
             if login is None or not login.logged_in:
                 raise LoginRequiredError("not logged in to " + registry, fix_command(login))
-            if login.credentials is not None and (not held or _fresh(login.credentials, clock())):
+            newer = _newer(login, seen, clock())
+            if newer is not None:
                 log.debug("another process refreshed the credentials")
-                return login.credentials
-            if not held:  # only a logout removes credentials, and it removes the login with them
-                raise LoginRequiredError("not logged in to " + registry, fix_command(login))
-            return _refresh(login, store, connect(), clock)
+                return newer
+            if not held:  # refreshed_meanwhile() saw new ones; only a logout takes them away
+                raise LoginRequiredError("not logged in to " + registry, fix_command(None))
+            usable = login.credentials is not None and _left(login.credentials, clock()) > 0
+            budget = Deadline(min(deadline.remaining(), FALLBACK_WAIT)) if usable else deadline
+            return _refresh_or_record(login, store, lambda: connect(budget), clock, usable)
     except TokenRejectedError as exc:
         fix = fix_command(login)
         failure: CredprocError = LoginRequiredError(
@@ -75,7 +92,7 @@ def credentials_for(
     except CredprocError as exc:
         failure = exc
     stored = login.credentials if login else None
-    if stored is not None and stored.expiration - clock() > FALLBACK_MARGIN:
+    if stored is not None and _left(stored, clock()) > 0:
         log.warning(
             "%s; using the stored credentials, which expire at %s",
             failure,
@@ -83,6 +100,49 @@ def credentials_for(
         )
         return stored
     raise failure
+
+
+def _refresh_or_record(
+    login: Login,
+    store: Store,
+    connect: Callable[[], Client],
+    clock: Callable[[], float],
+    fallback: bool,
+) -> Credentials:
+    """Refresh under the lock, unless a recent failure says not to try again yet.
+
+    A refused refresh token is not sent again for REJECTION_PAUSE; after any other failure,
+    while stored credentials can stand in (`fallback`), the next try waits FAILURE_PAUSE.
+    """
+    now = clock()
+    endpoint = f"POST {login.registry}/api/token"
+    if now - login.rejected_at < REJECTION_PAUSE:
+        until = _clock_time(login.rejected_at + REJECTION_PAUSE)
+        raise TokenRejectedError(endpoint, f"refused earlier; not sent again before {until}")
+    if fallback and now - login.failed_at < FAILURE_PAUSE:
+        since, until = _clock_time(login.failed_at), _clock_time(login.failed_at + FAILURE_PAUSE)
+        raise ServerError(login.registry, f"failed at {since}; next try after {until}")
+    try:
+        return _refresh(login, store, connect(), clock)
+    except TokenRejectedError:
+        _record(store, login, rejected_at=now)
+        raise
+    except CredprocError:
+        if fallback:
+            _record(store, login, failed_at=now)
+        raise
+
+
+def _record(store: Store, login: Login, rejected_at: float = 0.0, failed_at: float = 0.0) -> None:
+    """Note when a refresh failed, on the record as it is now (the refresh may have stored a
+    rotated token first); a store that just failed may fail again, which changes nothing."""
+    with contextlib.suppress(CredprocError):
+        newest = store.load(login.registry) or login
+        store.save(dataclasses.replace(newest, rejected_at=rejected_at, failed_at=failed_at))
+
+
+def _clock_time(moment: float) -> str:
+    return time.strftime("%H:%M:%SZ", time.gmtime(moment))
 
 
 def _refresh(login: Login, store: Store, client: Client, clock: Callable[[], float]) -> Credentials:
@@ -98,28 +158,60 @@ def _refresh(login: Login, store: Store, client: Client, clock: Callable[[], flo
         log.debug("the access token was refused; renewing it once and retrying")
         login, token = _renew_access_token(login, store, client)
         creds = client.credentials(login.registry, token)
-    store.save(dataclasses.replace(login, credentials=creds))
+    store.save(dataclasses.replace(login, credentials=creds, failed_at=0.0))
     log.debug("new credentials expire at %s", creds.expiration_rfc3339)
     return creds
 
 
 def _renew_access_token(login: Login, store: Store, client: Client) -> tuple[Login, str]:
     with _signals_held():
-        tokens = client.refresh(login.registry, login.refresh_token or "")
-        login = dataclasses.replace(
-            login,
-            refresh_token=tokens.refresh_token,
-            access_token=tokens.access_token,
-            access_expires_at=tokens.expires_at,
-        )
+        try:
+            tokens = client.refresh(login.registry, login.refresh_token or "")
+        except IncompleteTokensError as exc:
+            # Of no use but for its refresh token, which may be the only one still accepted.
+            store.save(_with_tokens(login, exc.refresh_token, None, 0.0))
+            raise
+        login = _with_tokens(login, tokens.refresh_token, tokens.access_token, tokens.expires_at)
         # The registry may have retired the old refresh token: keep the new one first.
         store.save(login)
     return login, tokens.access_token
 
 
+def _with_tokens(login: Login, refresh: str, access: str | None, expires_at: float) -> Login:
+    return dataclasses.replace(
+        login,
+        refresh_token=refresh,
+        access_token=access,
+        access_expires_at=expires_at,
+        rejected_at=0.0,
+    )
+
+
+def _newer(login: Login | None, seen: Credentials | None, now: float) -> Credentials | None:
+    """The stored credentials if they will do: fresh, or new since `seen` and not about to end."""
+    creds = login.credentials if login is not None and login.logged_in else None
+    if creds is None:
+        return None
+    if _fresh(creds, now) or (creds != seen and _left(creds, now) > NEWLY_FETCHED_MIN_LEFT):
+        return creds
+    return None
+
+
+def _left(creds: Credentials, now: float) -> float:
+    """How long the credentials can still be handed out; not at all in their last seconds."""
+    return creds.expiration - now - FALLBACK_MARGIN
+
+
+_UNHELD = {
+    getattr(signal, name)
+    for name in ("SIGKILL", "SIGSTOP", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
+    if hasattr(signal, name)
+}
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Let Ctrl-C and SIGTERM wait until the rotated refresh token is stored.
+    """Let Ctrl-C, SIGTERM, SIGHUP and the like wait until the rotated refresh token is stored.
 
     A Ctrl-C in the terminal reaches the whole foreground group, this helper too, while the
     registry may already have retired the old token. Held, the signal takes effect once the
@@ -128,7 +220,9 @@ def _signals_held() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # Every signal that would end the process, but the two no process can hold and those a
+    # fault of its own raises.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _UNHELD)
     try:
         yield
     finally:

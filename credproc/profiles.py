@@ -11,6 +11,8 @@ from pathlib import Path
 from credproc import awsconfig, urls
 from credproc.errors import InvalidURLError
 
+DEFAULT_PROFILE = "quilt"
+
 
 @dataclasses.dataclass(frozen=True)
 class Linked:
@@ -19,6 +21,11 @@ class Linked:
     profile: str
     registry: str
     region: str | None
+
+
+def default_profile() -> str:
+    """The profile a command means when none is named: $AWS_PROFILE, as for the AWS CLI."""
+    return os.environ.get("AWS_PROFILE", "").strip() or DEFAULT_PROFILE
 
 
 def linked_profiles(config: Path) -> list[Linked]:
@@ -34,6 +41,17 @@ def linked_profiles(config: Path) -> list[Linked]:
 def registry_of_profile(config: Path, profile: str) -> str | None:
     """The registry a profile's credential_process names, if it runs this helper."""
     return next((p.registry for p in linked_profiles(config) if p.profile == profile), None)
+
+
+def free_name(registry: str, taken: set[str]) -> str:
+    """A profile name for `registry` that no other login's profile uses: `quilt` if free."""
+    if DEFAULT_PROFILE not in taken:
+        return DEFAULT_PROFILE
+    host = "".join(c if c.isalnum() else "-" for c in urls.host(registry)).strip("-")
+    name, number = f"quilt-{host}", 2
+    while name in taken:
+        name, number = f"quilt-{host}-{number}", number + 1
+    return name
 
 
 def registry_in_command(command: str) -> str | None:

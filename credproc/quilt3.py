@@ -65,7 +65,20 @@ def logins(path: str | None = None) -> dict[str, Quilt3Login]:
             log.info("%s: skipping an entry quilt3 cannot use either", path)
         else:
             found[login.registry] = login
+    if not found:
+        raise Quilt3Error(
+            f"quilt3's login {path} holds no login to a registry; run quilt3.login() first, "
+            "or setup without --from-quilt3"
+        )
     return found
+
+
+def which_registry(found: dict[str, Quilt3Login]) -> UsageError:
+    """The error for a setup that names no catalog while quilt3 knows several registries."""
+    return UsageError(
+        f"quilt3 is logged in to {len(found)} registries ({', '.join(sorted(found))}); "
+        "name one with --catalog URL or --registry URL"
+    )
 
 
 def only_registry(found: dict[str, Quilt3Login]) -> str | None:

@@ -11,6 +11,7 @@ import datetime
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ import requests
 from credproc import __version__
 from credproc.deadline import Deadline
 from credproc.errors import (
+    IncompleteTokensError,
     NotACatalogError,
     ServerError,
     StaleAccessTokenError,
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
+REQUEST_TIMEOUT = 25.0  # the whole of one request, answer included
 USER_AGENT = f"quilt-credproc/{__version__}"
 _REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+")
 
@@ -86,11 +89,17 @@ class Client:
         if response.status_code == 401:
             raise TokenRejectedError(endpoint, "HTTP 401: the refresh token was not accepted")
         data = self._json(response, endpoint)
-        return Tokens(
-            refresh_token=_field(data, "refresh_token", str, endpoint),
-            access_token=_field(data, "access_token", str, endpoint),
-            expires_at=_field(data, "expires_at", (int, float), endpoint),
-        )
+        new_refresh_token = _field(data, "refresh_token", str, endpoint)
+        try:
+            return Tokens(
+                refresh_token=new_refresh_token,
+                access_token=_field(data, "access_token", str, endpoint),
+                expires_at=_field(data, "expires_at", (int, float), endpoint),
+            )
+        except ServerError as exc:
+            # The registry may have retired the old refresh token already: the new one must
+            # reach the store even though the rest of the answer is of no use.
+            raise IncompleteTokensError(exc.endpoint, exc.problem, new_refresh_token) from exc
 
     def credentials(self, registry: str, access_token: str) -> Credentials:
         endpoint = f"GET {registry}/api/auth/get_credentials"
@@ -119,17 +128,34 @@ class Client:
         )
 
     def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> requests.Response:
-        if self.deadline.remaining() <= 0:
+        left = min(self.deadline.remaining(), REQUEST_TIMEOUT)
+        if left <= 0:
             raise ServerError(endpoint, "not tried: the time allowed for this command ran out")
         started = time.monotonic()
-        left = self.deadline.remaining()
         timeout = (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
-        try:
-            response = self.session.request(
-                method, url, timeout=timeout, allow_redirects=False, **kwargs
-            )
-        except requests.RequestException as exc:
-            raise ServerError(endpoint, _network_problem(exc)) from exc
+        outcome: list[requests.Response | requests.RequestException] = []
+
+        def send() -> None:
+            try:
+                outcome.append(
+                    self.session.request(
+                        method, url, timeout=timeout, allow_redirects=False, **kwargs
+                    )
+                )
+            except requests.RequestException as exc:
+                outcome.append(exc)
+
+        # requests' timeouts bound each wait for a byte, not the whole answer: a server that
+        # trickles one byte at a time would hold the AWS command for ever. So the request runs
+        # in a thread that is abandoned, and dies with the process, once the time is up.
+        worker = threading.Thread(target=send, name=endpoint, daemon=True)
+        worker.start()
+        worker.join(left)
+        if not outcome:
+            raise ServerError(endpoint, "no answer in time")
+        response = outcome[0]
+        if isinstance(response, requests.RequestException):
+            raise ServerError(endpoint, _network_problem(response)) from response
         log.debug(
             "%s -> HTTP %s in %.3f s", endpoint, response.status_code, time.monotonic() - started
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 # What `login` says in a row.
 LOGGED_IN = "logged in"
 LOGGED_OUT = "logged out"
+REFUSED = "refused"  # the registry refused the refresh token: setup is needed
 MISSING = "missing"  # a profile runs the helper for a registry with nothing stored
 DAMAGED = "damaged"
 
@@ -50,6 +52,10 @@ def rows(store: Store, config: Path, now: float | None = None) -> list[Row]:
         row = _row(store, registry, time.time() if now is None else now)
         users = [link.profile for link in linked if link.registry == registry]
         found += [dataclasses.replace(row, profile=name) for name in users] or [row]
+    shown = {store.path(registry) for registry in registries}
+    for path in store.unreadable():
+        if path not in shown:  # a record no profile names, and that names no registry
+            found.append(Row(None, "-", None, DAMAGED, None, False, f"cannot read {path}"))
     return found
 
 
@@ -61,13 +67,18 @@ def _row(store: Store, registry: str, now: float) -> Row:
     if login is None:
         return Row(None, registry, None, MISSING, None, False)
     creds = login.credentials if login.logged_in else None
+    state, problem = (LOGGED_IN, None) if login.logged_in else (LOGGED_OUT, None)
+    if login.logged_in and login.rejected_at:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(login.rejected_at))
+        state, problem = REFUSED, f"the registry refused its refresh token at {when}"
     return Row(
         profile=None,
         registry=registry,
         catalog=login.catalog,
-        login=LOGGED_IN if login.logged_in else LOGGED_OUT,
+        login=state,
         expires=creds.expiration_rfc3339 if creds else None,
         expired=creds is not None and creds.expiration <= now,
+        problem=problem,
     )
 
 
@@ -96,7 +107,7 @@ def registries_to_forget(
         return store.registries()
     if registry is not None:
         return [registry]
-    name = profile or "quilt"
+    name = profile or profiles.default_profile()
     found = profiles.registry_of_profile(config, name)
     if found is None:
         raise UsageError(
@@ -110,6 +121,9 @@ def logout(store: Store, registries: Iterable[str], budget: Deadline) -> list[tu
     """Forget each registry's tokens and credentials; whether there was a login to forget."""
     done = []
     for registry in registries:
+        if not os.path.lexists(store.path(registry)):
+            done.append((registry, False))  # nothing to lock for
+            continue
         with store.lock(registry, budget):
             done.append((registry, store.forget(registry)))
     return done

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -69,6 +70,8 @@ class Login:
     access_token: str | None = None
     access_expires_at: float = 0.0
     credentials: Credentials | None = None
+    rejected_at: float = 0.0  # when the registry last refused the refresh token
+    failed_at: float = 0.0  # when a refresh last failed otherwise, while credentials remained
 
     def __repr__(self) -> str:
         return f"Login(registry={self.registry!r}, catalog={self.catalog!r})"
@@ -92,8 +95,9 @@ def _login_from_record(record: Any, registry: str) -> Login:
     for name in ("refresh_token", "access_token", "catalog", "region"):
         if values.get(name) is not None and not isinstance(values[name], str):
             raise ValueError(f"its {name} is not a string")
-    if not isinstance(values.get("access_expires_at", 0.0), (int, float)):
-        raise ValueError("its access token has no expiry")
+    for name in ("access_expires_at", "rejected_at", "failed_at"):
+        if not isinstance(values.get(name, 0.0), (int, float)):
+            raise ValueError(f"its {name} is not a number")
     return Login(**values)
 
 
@@ -175,19 +179,21 @@ class Store:
 
     def registries(self) -> list[str]:
         """The registries with a readable record, for status and logout --all."""
+        return [registry for registry in self._records().values() if registry is not None]
+
+    def unreadable(self) -> list[str]:
+        """The record files whose registry cannot be read from them: damaged, or not ours."""
+        return [path for path, registry in self._records().items() if registry is None]
+
+    def _records(self) -> dict[str, str | None]:
         try:
             names = sorted(os.listdir(self.directory))
         except FileNotFoundError:
-            return []
+            return {}
         except OSError as exc:
             raise StoreError(f"cannot list {self.directory}: {_reason(exc)}") from exc
-        found = []
-        for name in names:
-            if name.endswith(".login"):
-                registry = _registry_in(os.path.join(self.directory, name))
-                if registry:
-                    found.append(registry)
-        return found
+        paths = [os.path.join(self.directory, name) for name in names if name.endswith(".login")]
+        return {path: _registry_in(path) for path in paths}
 
     def check_writable(self, registry: str) -> None:
         """Raise StoreError now if a login for `registry` could not be stored.
@@ -200,17 +206,28 @@ class Store:
         if os.path.lexists(path) and not os.path.isfile(path):
             what = "a folder" if os.path.isdir(path) else "something that is not a file"
             raise StoreError(f"cannot store the login as {path}: {what} is in the way; remove it")
+        lock = self.lock_path(registry)
+        try:
+            os.close(os.open(lock, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StoreError(f"cannot use the lock file {lock}: {_reason(exc)}") from exc
         try:
             fd, probe = tempfile.mkstemp(
                 prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX, dir=self.directory
             )
         except OSError as exc:
             raise StoreError(f"cannot write in {self.directory}: {_reason(exc)}") from exc
-        os.close(fd)
-        # Named like a leftover, so that a kill right here leaves nothing the store keeps; a
-        # lock holder may also have removed it already.
-        with contextlib.suppress(OSError):
-            os.remove(probe)
+        try:
+            # As much as a record takes, so that a full disk shows now rather than later.
+            os.write(fd, b"\n" * _PROBE_BYTES)
+        except OSError as exc:
+            raise StoreError(f"cannot write in {self.directory}: {_reason(exc)}") from exc
+        finally:
+            os.close(fd)
+            # Named like a leftover, so that a kill right here leaves nothing the store keeps;
+            # a lock holder may also have removed it already.
+            with contextlib.suppress(OSError):
+                os.remove(probe)
 
     @contextlib.contextmanager
     def lock(
@@ -241,6 +258,19 @@ class Store:
             yield True
         finally:
             release()
+
+    @contextlib.contextmanager
+    def editing(self, config: str, deadline: Deadline) -> Iterator[None]:
+        """Hold the lock for editing the AWS config file `config`, so that setups run at once
+        for different profiles do not each write back a file without the other's profile."""
+        name = "aws-config-" + hashlib.sha256(os.path.realpath(config).encode()).hexdigest()[:16]
+        self._ensure_directory()
+        held = self._acquire(os.path.join(self.directory, name + ".lock"), deadline, None)
+        try:
+            yield
+        finally:
+            if held is not None:
+                held.release()
 
     def _acquire(
         self, path: str, deadline: Deadline, unless: Callable[[], bool] | None
@@ -273,6 +303,9 @@ class Store:
     def _ensure_directory(self) -> None:
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            # A folder others may write in could be given a login of theirs to adopt.
+            if stat.S_IMODE(os.stat(self.directory).st_mode) & 0o077:
+                os.chmod(self.directory, 0o700)
         except OSError as exc:
             raise StoreError(f"cannot create {self.directory}: {_reason(exc)}") from exc
 
@@ -369,6 +402,7 @@ def _registry_in(path: str) -> str | None:
 
 
 _TEMP_SUFFIX = ".tmp"
+_PROBE_BYTES = 16 * 1024
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 

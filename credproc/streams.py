@@ -26,6 +26,13 @@ def emit(text: str) -> int:
     return 0
 
 
+def interrupted() -> int:
+    """Ctrl-C: one line, after ending a prompt's line on a terminal; the status a shell expects."""
+    tty = sys.stderr is not None and sys.stderr.isatty()
+    say(("\n" if tty else "") + "quilt-credproc: interrupted")
+    return 130  # ExitCode.INTERRUPTED
+
+
 def say(text: str) -> None:
     """Talk to the person at the terminal: stdout is reserved for what was asked for."""
     if sys.stderr is not None:

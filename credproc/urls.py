@@ -55,6 +55,11 @@ def normalize(raw: str, what: str, *, keep_path: bool) -> str:
     return f"{scheme}://{netloc}{path}"
 
 
+def host(url: str) -> str:
+    """The host of a normalised URL, port included: `r.example.com:8443`."""
+    return urlsplit(url).netloc
+
+
 def catalog(raw: str) -> str:
     """A catalog is served at the root of its host: any path pasted with it is dropped."""
     return normalize(raw, "catalog", keep_path=False)

@@ -45,13 +45,17 @@ FAULTS = (
     "hang",
     "drop",
     "lost",
+    "partial",
+    "trickle",
     "notcatalog",
     "httpregistry",
     "html200",
 )
 # "hang" waits before doing anything; "lost" does the work (a token is rotated, credentials are
-# minted) and then never answers, like a server whose reply is lost on the way back.
-# "slow:<seconds>" is accepted too; it is parsed rather than listed.
+# minted) and then never answers, like a server whose reply is lost on the way back. "partial"
+# rotates the token but answers with only the new refresh token and a wrong access token.
+# "trickle" sends the right answer one byte every TRICKLE_SECONDS.
+# "slow:<seconds>" and "trickle:<seconds a byte>" are accepted too; they are parsed, not listed.
 EXPIRATION_FORMATS = ("+00:00", "Z", "+02:00", "fractional")
 STAT_KEYS = (
     "config_requests",
@@ -67,6 +71,7 @@ STAT_KEYS = (
 # stand-in cannot keep a client waiting for ever.
 HANG_LIMIT_SECONDS = 120.0
 MAX_BODY_BYTES = 64 * 1024
+TRICKLE_SECONDS = 0.2
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
@@ -139,14 +144,17 @@ def _check_fault(endpoint: str, fault: str | None, times: int | None) -> None:
         if fault in ("notcatalog", "httpregistry") and endpoint != "config":
             raise ValueError(f"the {fault} fault only applies to the config endpoint")
         return
-    if fault.startswith("slow:"):
+    kind, _, value = fault.partition(":")
+    if kind in ("slow", "trickle"):
         try:
-            delay = float(fault[len("slow:") :])
+            delay = float(value)
         except ValueError:
             delay = -1.0
         if delay >= 0:
             return
-    raise ValueError(f"unknown fault {fault!r}; expected one of {FAULTS} or slow:<seconds>")
+    raise ValueError(
+        f"unknown fault {fault!r}; expected one of {FAULTS}, slow:<seconds> or trickle:<seconds>"
+    )
 
 
 class StandinCatalog:
@@ -409,7 +417,10 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.0: one request per connection, so no keep-alive bookkeeping is needed.
     protocol_version = "HTTP/1.0"
     server_version = "StandinQuilt/1"
-    _lose_answer = False  # set per request by the "lost" fault
+    # Set per request by the "lost", "partial" and "trickle" faults.
+    _lose_answer = False
+    _partial_answer = False
+    _trickle_seconds = 0.0
     routes: ClassVar[dict[tuple[str, str], Callable[[Any], None]]] = {}
 
     @property
@@ -445,6 +456,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self._lose_answer:
             self.standin._stopping.wait(HANG_LIMIT_SECONDS)
             return
+        if self._trickle_seconds:
+            head = (
+                f"HTTP/1.0 {status} {self.responses[status][0]}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            for byte in head.encode() + body:
+                if self.standin._stopping.wait(self._trickle_seconds):
+                    return
+                self.wfile.write(bytes([byte]))
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -464,6 +485,12 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         if fault == "lost":
             self._lose_answer = True
+            return False
+        if fault == "partial":
+            self._partial_answer = True
+            return False
+        if fault.partition(":")[0] == "trickle":
+            self._trickle_seconds = float(fault.partition(":")[2] or TRICKLE_SECONDS)
             return False
         if fault.startswith("slow:"):
             delay = float(fault[len("slow:") :])
@@ -521,7 +548,10 @@ class _RegistryHandler(_Handler):
         if not refresh_token:
             self._send_json(400, {"message": "missing refresh_token"})
             return
-        self._send_json(*self.standin._rotate(refresh_token))
+        status, answer = self.standin._rotate(refresh_token)
+        if self._partial_answer and status == 200:
+            answer = {"refresh_token": answer["refresh_token"], "access_token": 12345}
+        self._send_json(status, answer)
 
     def _get_credentials(self) -> None:
         self.standin._count("credentials_requests")

@@ -827,3 +827,14 @@ def test_refuses_exactly_what_botocore_cannot_read(lines: list[str], profile: st
     start, end = (len(lines), len(lines)) if span is None else span
     assert after.startswith("".join(lines[:start]).encode())
     assert after.endswith("".join(lines[end:]).encode())
+
+
+def test_a_killed_writers_temp_file_is_cleared_away(tmp_path: Path) -> None:
+    path = _config(tmp_path, "[default]\n")
+    leftover = tmp_path / ".config.k3j2h1g0.tmp"
+    leftover.write_text("[default]\n[profile half")
+    unrelated = tmp_path / ".config.bak"
+    unrelated.write_text("mine")
+    set_profile(path, "quilt", SETTINGS)
+    assert not leftover.exists()
+    assert unrelated.read_text() == "mine"

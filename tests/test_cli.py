@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 
@@ -174,3 +175,41 @@ def test_ctrl_d_at_the_prompt_ends_the_line_first(standin: StandinCatalog, home:
     status, seen = on_a_terminal(home, standin, b"\x04")
     assert status == 2
     assert b"Enter the code from the webpage: \r\nquilt-credproc: no code was entered" in seen
+
+
+@pytest.mark.parametrize("command", [[], ["setup"], ["status"], ["exec"]])
+def test_version_everywhere(home: FakeHome, command: list[str]) -> None:
+    result = home.run(*command, "--version")
+    assert (result.returncode, result.stdout.split()[0]) == (0, "quilt-credproc")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        pytest.param(
+            ["--registry", "https://r.example.com", "status"], "before a command", id="mix"
+        ),
+        pytest.param(["--regis", "https://r.example.com"], "invalid choice", id="abbreviated"),
+    ],
+)
+def test_arguments_are_never_guessed(home: FakeHome, args: list[str], words: str) -> None:
+    result = home.run(*args)
+    assert result.returncode == 2
+    assert words in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("delay", [0.03, 0.06, 0.1, 0.2, 0.4])
+def test_ctrl_c_at_any_moment_is_one_line(
+    standin: StandinCatalog, home: FakeHome, delay: float
+) -> None:
+    standin.configure(credentials_ttl=60)
+    login(standin, home)
+    standin.set_fault("token", "slow:1")
+    standin.set_fault("credentials", "slow:1")
+    process = home.start("--registry", standin.registry_url)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert "Traceback" not in stderr
+    assert process.returncode == 130, stderr
+    assert stderr == "quilt-credproc: interrupted\n"

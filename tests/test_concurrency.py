@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import threading
 import time
 
@@ -125,3 +127,36 @@ def test_setup_during_a_stream_of_refreshes_loses_nothing(
     stats = standin.stats()
     assert (stats["reused_refresh_tokens"], stats["rejected_refresh_tokens"]) == (0, 0)
     assert home.aws_config.read_text().count("[profile quilt]") == 1
+
+
+def test_setups_for_different_profiles_at_once_keep_every_profile(home: FakeHome) -> None:
+    # Each setup reads the AWS config, adds its section and writes the file back: unguarded,
+    # one would write back a file without the section another just added. Each has a catalog
+    # of its own, so that no registry lock lines them up by chance.
+    home.aws_config.parent.mkdir()
+    home.aws_config.write_text("# mine\n[default]\nregion = eu-west-1\n")
+    with contextlib.ExitStack() as stack:
+        catalogs = [stack.enter_context(StandinCatalog()) for _ in range(SETUPS * 2)]
+        setups = []
+        for number, catalog in enumerate(catalogs):
+            command = ["setup", "--catalog", catalog.catalog_url, "--no-browser"]
+            setup = subprocess.Popen(
+                home.command(*command, "--profile", f"p{number}"),
+                env=home.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            setups.append((setup, catalog.issue_code()))
+        for setup, code in setups:  # all codes first: then every setup runs at once
+            assert setup.stdin is not None
+            setup.stdin.write(code + "\n")
+            setup.stdin.close()
+        for setup, _ in setups:
+            with setup:  # closes its pipes
+                assert setup.wait(timeout=60) == 0, setup.stderr and setup.stderr.read()
+    config = home.aws_config.read_text()
+    assert config.startswith("# mine\n[default]\nregion = eu-west-1\n")
+    missing = [n for n in range(len(catalogs)) if config.count(f"[profile p{n}]") != 1]
+    assert missing == []

@@ -176,10 +176,15 @@ def test_the_javascript_s3_client_lists_a_bucket(
     assert standin.stats()["credentials_requests"] == 0, "served from the store"
 
 
-@pytest.fixture
-def helper_with_a_space(standin: StandinCatalog, home: FakeHome, tmp_path: Path) -> Path:
-    """A login set up through a launcher in a folder whose name has a space in it."""
-    folder = tmp_path / "with space"
+@pytest.fixture(
+    params=["with space", "it's", 'say "hi"', "back\\slash", "$HOME", "a&b (c)"],
+    ids=["space", "apostrophe", "double-quote", "backslash", "dollar", "shell-characters"],
+)
+def odd_helper(
+    request: pytest.FixtureRequest, standin: StandinCatalog, home: FakeHome, tmp_path: Path
+) -> Path:
+    """A login set up through a launcher in a folder whose name a shell would take apart."""
+    folder = tmp_path / request.param
     folder.mkdir()
     helper = folder / "quilt-credproc"
     helper.write_text(
@@ -195,18 +200,17 @@ def helper_with_a_space(standin: StandinCatalog, home: FakeHome, tmp_path: Path)
         input=standin.issue_code(),
     )
     assert result.returncode == 0, result.stderr
-    assert f'credential_process = "{helper}" --registry' in home.aws_config.read_text()
+    if " " in folder.name and '"' not in folder.name and "$" not in folder.name:
+        assert f'credential_process = "{helper}" --registry' in home.aws_config.read_text()
     return helper
 
 
-@pytest.mark.usefixtures("helper_with_a_space")
-def test_a_helper_path_with_a_space_works(home: FakeHome, s3_endpoint: str) -> None:
+@pytest.mark.usefixtures("odd_helper")
+def test_an_odd_helper_path_works(home: FakeHome, s3_endpoint: str) -> None:
     assert botocore_credentials(home, "quilt")["AccessKeyId"].startswith("ASIA")
     assert aws(home, s3_endpoint, "s3", "ls").returncode == 0
 
 
-@pytest.mark.usefixtures("helper_with_a_space")
-def test_a_helper_path_with_a_space_works_from_javascript(
-    home: FakeHome, js_sdk: JavaScriptSDK
-) -> None:
+@pytest.mark.usefixtures("odd_helper")
+def test_an_odd_helper_path_works_from_javascript(home: FakeHome, js_sdk: JavaScriptSDK) -> None:
     assert js_sdk.run(home, "credentials", "quilt")["accessKeyId"].startswith("ASIA")

@@ -87,7 +87,7 @@ def test_exec_that_cannot_start(
 
 def test_exec_with_a_profile_that_is_not_ours(home: FakeHome) -> None:
     result = home.run("exec", "--profile", "nope", "--", "true")
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "quilt-credproc setup --profile nope --catalog URL" in result.stderr
 
 
@@ -134,3 +134,11 @@ def test_a_tool_that_reads_only_the_environment(standin: StandinCatalog, home: F
     result = home.run("exec", "--", "env", nowhere, sys.executable, "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["env", expected["AccessKeyId"]]
+
+
+def test_the_profile_defaults_to_aws_profile(standin: StandinCatalog, home: FakeHome) -> None:
+    with StandinCatalog(region="eu-west-1") as other:
+        login(standin, home)
+        login(other, home, profile="work")
+        home.env["AWS_PROFILE"] = "work"
+        assert aws_environment(home)["AWS_REGION"] == "eu-west-1"

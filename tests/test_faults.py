@@ -8,9 +8,11 @@ output or in any file but the login store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import trustme
 from helpers import FakeHome
 from standin_catalog import StandinCatalog
 
+from credproc.process import FALLBACK_WAIT
 from credproc.store import Login, Store
 
 # fault -> words the one stderr line must hold
@@ -108,12 +111,18 @@ class User:
         return line
 
     def falls_back(self) -> tuple[Result, str]:
-        """A call that must succeed on the stored credentials with one warning line."""
+        """A call that must succeed on the stored credentials with one warning line.
+
+        The second (verbose) run does not ask the registry again so soon: it says when the
+        first one failed, and falls back in the same words.
+        """
         quiet, loud = self.fetch(verbose=False), self.fetch()
         for result in (quiet, loud):
             assert result.returncode == 0, result.stderr
         line = self.tool_line(quiet)
-        assert line in loud.stderr.splitlines()
+        tail = line[line.rindex("; using the stored credentials") :]
+        warnings = [text for text in loud.stderr.splitlines() if text.endswith(tail)]
+        assert len(warnings) == 1 and warnings[0].startswith("quilt-credproc: warning: ")
         return quiet, line
 
     @staticmethod
@@ -152,8 +161,18 @@ def assert_recovers(user: User) -> None:
     user.standin.configure(credentials_ttl=3600)
     result = user.fetch()
     assert result.returncode == 0, result.stderr
+    assert "warning:" not in result.stderr, "new credentials, not the stored ones"
     assert json.loads(result.stdout)["Version"] == 1
     assert user.standin.stats()["reused_refresh_tokens"] == 0
+
+
+def pause_over(user: User) -> None:
+    """Let the pause after a failed refresh pass, as a minute (or five, after a refused token)
+    would; until then, the helper does not ask the registry again."""
+    store = user.home.store
+    login = store.load(user.standin.registry_url)
+    assert login is not None and (login.rejected_at or login.failed_at), "the failure was noted"
+    store.save(dataclasses.replace(login, rejected_at=0.0, failed_at=0.0))
 
 
 # -- process mode -----------------------------------------------------------------------------
@@ -189,6 +208,7 @@ def test_an_outage_falls_back_on_unexpired_credentials(
     assert stored is not None and stored.credentials is not None
     user.inject(endpoint, fault)
     during, line = user.falls_back()
+    pause_over(user)
     assert during.stdout == stored.credentials.process_answer() + "\n", "the stored ones"
     assert line.startswith("quilt-credproc: warning: "), line
     expiry = stored.credentials.expiration_rfc3339
@@ -197,14 +217,68 @@ def test_an_outage_falls_back_on_unexpired_credentials(
     assert_recovers(user)
 
 
+def test_after_a_failure_the_registry_is_left_alone_a_while(user: User) -> None:
+    # botocore runs the helper before every request once credentials near expiry; a failing
+    # registry must not be asked, nor waited for, each time.
+    logged_in(user, credentials_ttl=STALE_TTL)
+    user.inject("credentials", "html500")
+    user.standin.reset_stats()
+    first = user.fetch()
+    assert first.returncode == 0 and "HTTP 500" in first.stderr
+    second = user.fetch()
+    assert second.returncode == 0 and "next try after" in second.stderr
+    assert user.standin.stats()["credentials_requests"] == 1, "asked once, not twice"
+    user.inject("credentials", None)
+    pause_over(user)
+    assert_recovers(user)
+
+
+def test_with_credentials_to_fall_back_on_a_hung_registry_costs_seconds(user: User) -> None:
+    logged_in(user, credentials_ttl=STALE_TTL)
+    user.standin.set_fault("credentials", "hang")  # and the default time budget, 55 s
+    started = time.monotonic()
+    result = user.fetch(verbose=False)
+    waited = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert FALLBACK_WAIT - 1 < waited < FALLBACK_WAIT + 5, f"waited {waited:.1f} s"
+
+
 def test_a_refused_refresh_token_means_login_required(user: User) -> None:
     logged_in(user, credentials_ttl=UNUSABLE_TTL, access_token_ttl=30)
+    user.standin.reset_stats()
     user.inject("token", "401")
     line = user.fails("--registry", user.standin.registry_url, exit_code=3)
     fix = f"quilt-credproc setup --profile quilt --catalog {user.standin.catalog_url}"
     assert line == f"quilt-credproc: the registry no longer accepts this login; run: {fix}"
+    # Both runs (quiet, then verbose) say so, but only the first sent the token.
+    assert user.standin.stats()["token_requests"] == 1
+    user.inject("token", None)
+    assert user.fails("--registry", user.standin.registry_url, exit_code=3) == line
+    assert user.standin.stats()["token_requests"] == 1, "not sent again during the pause"
+    pause_over(user)
+    assert_recovers(user)
+
+
+def test_a_spoiled_token_answer_keeps_its_new_refresh_token(user: User) -> None:
+    # The registry rotated the token but the rest of its answer is of no use: the new refresh
+    # token, perhaps the only one it still takes, must be stored all the same.
+    logged_in(user, credentials_ttl=UNUSABLE_TTL, access_token_ttl=30)
+    user.inject("token", "partial")
+    line = user.fails("--registry", user.standin.registry_url, exit_code=1)
+    assert line.endswith("api/token: the answer's access_token is not of the expected type")
     user.inject("token", None)
     assert_recovers(user)
+
+
+def test_a_trickling_answer_is_cut_off_at_the_deadline(user: User) -> None:
+    logged_in(user, credentials_ttl=UNUSABLE_TTL)
+    user.inject("credentials", "trickle")
+    user.home.env["QUILT_CREDPROC_TIMEOUT"] = "2"
+    started = time.monotonic()
+    result = user.run("--registry", user.standin.registry_url, verbose=False)
+    assert time.monotonic() - started < 10, "bounded by the whole command's time"
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.endswith("get_credentials: no answer in time\n")
 
 
 def test_a_stale_access_token_is_renewed_once_and_retried(user: User) -> None:

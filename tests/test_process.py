@@ -91,7 +91,9 @@ def test_no_stored_login_is_login_required(standin: StandinCatalog, home: FakeHo
     assert result.returncode == 3
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
-    assert f"quilt-credproc setup --registry {standin.registry_url}" in result.stderr
+    assert (
+        f"quilt-credproc setup --profile quilt --registry {standin.registry_url}" in result.stderr
+    )
 
 
 def test_rejected_refresh_token_names_the_setup_command(

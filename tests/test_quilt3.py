@@ -118,3 +118,19 @@ def test_an_entry_with_an_odd_expiry_still_logs_in(standin: StandinCatalog, home
     status, stderr = setup(home, "--catalog", standin.catalog_url)
     assert status == 0, stderr
     assert standin.stats()["token_requests"] == 1
+
+
+def test_several_quilt3_logins_need_a_choice(standin: StandinCatalog, home: FakeHome) -> None:
+    tokens = quilt3_login(standin)
+    write_auth(home, {standin.registry_url: tokens, "https://other.example.com": tokens})
+    status, stderr = setup(home)
+    assert status == 2
+    assert "quilt3 is logged in to 2 registries" in stderr
+    assert "https://other.example.com" in stderr and "--catalog URL" in stderr
+
+
+def test_a_quilt3_file_with_no_usable_login(standin: StandinCatalog, home: FakeHome) -> None:
+    write_auth(home, {"not a url": {"refresh_token": 1}})
+    status, stderr = setup(home, "--catalog", standin.catalog_url)
+    assert status == 1
+    assert "holds no login to a registry" in stderr

@@ -180,7 +180,9 @@ def test_process_mode_never_waits_on_a_fifo_config(standin: StandinCatalog, home
     os.mkfifo(home.aws_config)
     result = home.run("--registry", standin.registry_url, timeout=20)
     assert result.returncode == 3
-    assert f"quilt-credproc setup --registry {standin.registry_url}" in result.stderr
+    assert (
+        f"quilt-credproc setup --profile quilt --registry {standin.registry_url}" in result.stderr
+    )
 
 
 @pytest.mark.parametrize("profile", ["quilt", "default"])
@@ -204,3 +206,74 @@ def test_static_keys_for_other_profiles_are_no_concern(
     home.aws_credentials.parent.mkdir()
     home.aws_credentials.write_text("[work]\naws_access_key_id = AKIAOTHER\n")
     assert "warning" not in login(standin, home).stderr
+
+
+@pytest.mark.parametrize(
+    ("section", "named"),
+    [
+        pytest.param("role_arn = arn:aws:iam::1:role/x\nsource_profile = default\n", "role_arn"),
+        pytest.param("sso_session = corp\nsso_account_id = 1\n", "sso_session"),
+        pytest.param("aws_access_key_id = AKIAX\naws_secret_access_key = hush\n", "aws_access"),
+        pytest.param("credential_process = aws-vault export --format=json work\n", "another"),
+    ],
+    ids=["assume-role", "sso", "static-keys", "other-helper"],
+)
+def test_a_profile_that_gets_credentials_another_way_is_refused(
+    standin: StandinCatalog, home: FakeHome, section: str, named: str
+) -> None:
+    home.aws_config.parent.mkdir()
+    before = f"[profile quilt]\n{section}"
+    home.aws_config.write_text(before)
+    result = home.run("setup", "--catalog", standin.catalog_url, "--no-browser", input="x")
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("quilt-credproc:")]
+    assert "already gets its credentials another way" in line and named in line
+    assert "hush" not in result.stderr
+    assert home.aws_config.read_text() == before
+    assert standin.stats()["token_requests"] == 0
+
+
+def test_pointing_a_profile_at_another_catalog_is_said(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    login(standin, home)
+    with StandinCatalog() as other:
+        result = login(other, home)
+    assert f"warning: profile quilt used the login to {standin.registry_url} before" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [pytest.param('"{code}"\n', id="double-quotes"), pytest.param("\n\n {code}\n", id="blank")],
+)
+def test_a_code_pasted_in_quotes_or_after_blank_lines(
+    standin: StandinCatalog, home: FakeHome, pasted: str
+) -> None:
+    code = pasted.format(code=standin.issue_code())
+    result = home.run("setup", "--catalog", standin.catalog_url, "--no-browser", input=code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_unusable_lock_file_is_found_before_the_code(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    login(standin, home)
+    lock = Path(home.store.lock_path(standin.registry_url))
+    lock.unlink()
+    lock.mkdir()
+    standin.reset_stats()
+    result = home.run("setup", "--catalog", standin.catalog_url, "--no-browser", input="x")
+    assert result.returncode == 1
+    assert f"cannot use the lock file {lock}" in result.stderr
+    assert standin.stats()["token_requests"] == 0, "no code was read or spent"
+
+
+def test_a_store_folder_others_may_write_in_is_made_private(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    home.data_dir.mkdir(parents=True)
+    home.data_dir.chmod(0o777)
+    login(standin, home)
+    assert mode(home.data_dir) == 0o700

@@ -292,6 +292,26 @@ def test_lost_does_the_work_but_never_answers(
     assert standin.stats()["reused_refresh_tokens"] == 1
 
 
+def test_partial_rotates_and_spoils_the_rest(
+    http: requests.Session, standin: StandinCatalog
+) -> None:
+    standin.set_fault("token", "partial", times=1)
+    answer = _post_token(http, standin, standin.issue_code()).json()
+    assert answer["access_token"] == 12345 and "expires_at" not in answer
+    assert _post_token(http, standin, answer["refresh_token"]).status_code == 200, "it rotated"
+
+
+def test_trickle_sends_the_answer_a_byte_at_a_time(
+    http: requests.Session, standin: StandinCatalog
+) -> None:
+    standin.set_fault("config", "trickle:0.01", times=1)
+    started = time.monotonic()
+    # Each byte comes well within the read timeout, so requests waits for the whole answer.
+    answer = http.get(f"{standin.catalog_url}/config.json", timeout=1)
+    assert time.monotonic() - started > 100 * 0.01
+    assert answer.json()["registryUrl"] == standin.registry_url + "/"
+
+
 def test_a_restart_comes_back_on_the_same_ports(
     http: requests.Session, standin: StandinCatalog
 ) -> None:

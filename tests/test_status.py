@@ -142,7 +142,7 @@ def test_each_registry_has_its_own_lock(
     login(standin, home)
     login(other, home, profile="work")
     assert fetch(home, standin) == 0 and fetch(home, other) == 0
-    locks = sorted(path.name for path in home.data_dir.glob("*.lock"))
+    locks = sorted(path.name for path in home.data_dir.glob("http_*.lock"))
     assert len(locks) == 2, locks
 
 
@@ -155,3 +155,62 @@ def test_verbose_logs_the_steps(
     assert result.returncode == 0
     assert "credproc." in result.stderr, "a step was logged"
     assert not [s for s in standin.issued_secrets() if s in result.stdout + result.stderr]
+
+
+def test_the_fix_command_names_the_profile_in_use(
+    standin: StandinCatalog, other: StandinCatalog, home: FakeHome
+) -> None:
+    # Two profiles share one registry, a third ("quilt") uses another: a bare `setup` would
+    # point "quilt" at the wrong catalog, so the command always names a profile of this login.
+    login(standin, home)
+    login(other, home, profile="work")
+    login(other, home, profile="play")
+    assert home.run("logout", "--all").returncode == 0
+    named = home.run("exec", "--profile", "play", "--", "true")
+    assert named.returncode == 3
+    assert f"run: quilt-credproc setup --profile play --catalog {other.catalog_url}" in (
+        named.stderr
+    )
+    unnamed = home.run("--registry", other.registry_url)
+    assert f"run: quilt-credproc setup --profile work --catalog {other.catalog_url}" in (
+        unnamed.stderr
+    )
+
+
+def test_the_fix_command_for_a_registry_no_profile_uses(
+    standin: StandinCatalog, other: StandinCatalog, home: FakeHome
+) -> None:
+    login(standin, home)  # "quilt" is taken by another login
+    result = home.run("--registry", other.registry_url)
+    assert result.returncode == 3
+    port = other.registry_url.rsplit(":", 1)[1]
+    fix = f"quilt-credproc setup --profile quilt-127-0-0-1-{port} --registry {other.registry_url}"
+    assert result.stderr.rstrip().endswith(fix)
+
+
+def test_status_shows_a_login_the_registry_refused(standin: StandinCatalog, home: FakeHome) -> None:
+    standin.configure(credentials_ttl=3)
+    login(standin, home)
+    standin.revoke_all()
+    standin.expire_access_tokens()
+    assert fetch(home, standin) == 3
+    (row,) = status(home)
+    assert row["login"] == "refused"
+    assert "the registry refused its refresh token at " in str(row["problem"])
+
+
+def test_logout_all_with_nothing_stored(home: FakeHome) -> None:
+    result = home.run("logout", "--all")
+    assert result.returncode == 0
+    assert "Nothing is stored" in result.stderr
+
+
+def test_logout_all_names_a_record_it_cannot_read(standin: StandinCatalog, home: FakeHome) -> None:
+    login(standin, home)
+    stray = home.data_dir / "https_elsewhere.example.com.login"
+    stray.write_text("garbage\n")
+    result = home.run("logout", "--all")
+    assert result.returncode == 1
+    assert f"Logged out of {standin.registry_url}" in result.stderr
+    assert f"cannot read {stray}" in result.stderr
+    assert [row["login"] for row in status(home)] == ["logged out", "damaged"]
