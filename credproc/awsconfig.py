@@ -140,6 +140,13 @@ def check_editable(path: Path, profile: str, settings: Mapping[str, str]) -> Non
         folder = folder.parent
     if not os.access(folder, os.W_OK | os.X_OK):
         raise AwsConfigError(f"cannot write {path}: no permission to write in {folder}")
+    if data is not None:
+        # Opened for writing, never written: the file may still refuse what its mode allows
+        # (chattr +i or +a), and the rename that replaces it would fail the same way.
+        try:
+            os.close(os.open(path, os.O_WRONLY))
+        except OSError as exc:
+            raise AwsConfigError(f"cannot write {path}: {_reason(exc)}") from exc
 
 
 def read_profiles(path: Path) -> list[Profile]:
@@ -168,7 +175,8 @@ def get_profile(path: Path, profile: str) -> Profile | None:
     return next((found for found in read_profiles(path) if found.name == profile), None)
 
 
-def _check_request(path: Path, profile: str, settings: Mapping[str, str]) -> None:
+def check_profile_name(path: Path, profile: str) -> None:
+    """Refuse a name that no section of `path` could hold, as setup would."""
     if not profile:
         raise InvalidProfileError("the profile name is empty")
     if not _PROFILE_NAME.fullmatch(profile) or profile.startswith("-"):
@@ -176,6 +184,10 @@ def _check_request(path: Path, profile: str, settings: Mapping[str, str]) -> Non
             f"profile name {profile!r} cannot go into {path}: use a name without spaces, "
             "brackets, quotes or backslashes, that does not start with -"
         )
+
+
+def _check_request(path: Path, profile: str, settings: Mapping[str, str]) -> None:
+    check_profile_name(path, profile)
     for key, value in settings.items():
         if not _KEY.fullmatch(key):
             raise AwsConfigError(f"{key!r} is not a setting name that {path} can hold")
@@ -447,7 +459,11 @@ def _changes(
         span = existing.get(key)
         if span is None:
             added.append(f"{added_indent}{key} = {value}{ending}")
-        elif key not in keep_existing and not (len(span) == 1 and lines[span[0]].value == value):
+            continue
+        alone = len(span) == 1
+        # `region =` with nothing after it is no region: the AWS CLI refuses it.
+        kept = key in keep_existing and not (alone and not lines[span[0]].value)
+        if not kept and not (alone and lines[span[0]].value == value):
             first = lines[span[0]]
             # The old indent stays: indented keys below would otherwise become its continuation.
             indent = first.text[: len(first.text) - len(first.text.lstrip())]

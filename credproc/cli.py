@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
+import credproc
 from credproc import deadline, fastpath, paths, streams
 
 # typing imports `re`, which costs about a third of an interpreter start (issue 4); type
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()  # the time budget counts from here
+    _catch_interrupts()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         registry = _fast_registry(args)
@@ -37,6 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Here too, not only in _main: Ctrl-C may come while a module is still being imported.
         return streams.interrupted()
+
+
+def _catch_interrupts() -> None:
+    """From here on Ctrl-C is a KeyboardInterrupt that main turns into one line; until now
+    the package's own start-up handler stood in (see credproc/__init__.py)."""
+    import _signal  # type: ignore[import-not-found]  # see credproc/__init__.py
+
+    if _signal.getsignal(_signal.SIGINT) is credproc.interrupted_at_start:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
 def _fast_registry(args: list[str]) -> str | None:
@@ -55,12 +66,16 @@ def _main(args: list[str], started: float) -> int:
     log = logging.getLogger("credproc")
     verbose = False
     try:
+        _check_leading_options(args)
         options = _parser().parse_args(args)
         if options.command_name != "process_mode" and options.process_registry:
-            raise UsageError(
-                "--registry before a command means process mode; "
-                f"put it after the command: {options.command_name} --registry URL"
+            name = options.command_name.removesuffix("_command")
+            fix = (
+                f"put it after the command: {name} --registry URL"
+                if name in ("setup", "logout")
+                else f"{name} takes no --registry"
             )
+            raise UsageError(f"--registry before a command means process mode; {fix}")
         options.started = started
         verbose = bool(getattr(options, "verbose", False))
         _configure_logging(verbose)
@@ -74,7 +89,8 @@ def _main(args: list[str], started: float) -> int:
         while cause is not None:
             causes.append(f"{type(cause).__module__}.{type(cause).__qualname__}")
             cause = cause.__cause__
-        log.debug("%s failed; caused by: %s", type(exc).__name__, " <- ".join(causes) or "-")
+        if causes:
+            log.debug("caused by: %s", " <- ".join(causes))
         log.error("%s", exc)
         return int(exc.exit_code)
     except Exception as exc:
@@ -82,6 +98,27 @@ def _main(args: list[str], started: float) -> int:
         log.debug("unexpected failure", exc_info=True)
         log.error("internal error (%s); run again with --verbose for details", type(exc).__name__)
         return int(ExitCode.FAILURE)
+
+
+_LEADING_OPTIONS = ("-v", "--verbose", "--version", "-h", "--help")
+
+
+def _check_leading_options(args: list[str]) -> None:
+    """Name an unknown option before the command; argparse would take its value for the
+    command and say that `https://...` is not one."""
+    from credproc.errors import UsageError
+
+    words = iter(args)
+    for word in words:
+        if word in ("-", "--") or not word.startswith("-"):
+            return  # the command, or what argparse makes of it
+        if word == "--registry":
+            next(words, None)
+            continue
+        known = word in _LEADING_OPTIONS or word.startswith("--registry=")
+        bundled = word[1] != "-" and set(word[1:]) <= {"v", "h"}  # -vv
+        if not (known or bundled):
+            raise UsageError(f"unrecognized option {word} (see quilt-credproc --help)")
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def process_mode(options: argparse.Namespace) -> int:
     from credproc import urls
 
-    if not options.process_registry:
+    if options.process_registry is None:
         raise UsageError(
             "nothing to do: AWS tools run `quilt-credproc --registry URL`; "
             "people run `quilt-credproc setup --catalog URL` (see --help)"
@@ -128,8 +128,14 @@ def logout(options: argparse.Namespace) -> int:
         if not was_in:
             say(f"Not logged in to {forgotten}; nothing to forget.")
         elif users:
-            again = " or ".join(f"quilt-credproc setup --profile {shlex.quote(u)}" for u in users)
-            say(f"Logged out of {forgotten}. To log in again: {again}")
+            # One setup logs every profile of the login in again; the one named, if it is one.
+            by_name = registry is None and not options.all and options.profile in users
+            again = options.profile if by_name else users[0]
+            shared = f" (used by {len(users)} profiles)" if len(users) > 1 else ""
+            say(
+                f"Logged out of {forgotten}{shared}. "
+                f"To log in again: quilt-credproc setup --profile {shlex.quote(again)}"
+            )
         else:
             say(f"Logged out of {forgotten}.")
     unreadable = store.unreadable() if options.all else []
@@ -161,6 +167,7 @@ def _environment(profile: str, started: float) -> dict[str, str]:
     from credproc import environment
 
     config = awsconfig.config_path()
+    awsconfig.check_profile_name(config, profile)  # the fix below would name it otherwise
     link = next((p for p in profiles.linked_profiles(config) if p.profile == profile), None)
     if link is None:
         raise LoginRequiredError(

@@ -46,6 +46,8 @@ def run(command: Sequence[str], values: Mapping[str, str]) -> int:
     """
     env = {name: value for name, value in os.environ.items() if name not in CLEARED}
     env.update(values)
+    if not command[0]:  # as a shell says of it; os.exec* would raise ValueError
+        raise CommandError("''", "no such command", ExitCode.COMMAND_NOT_FOUND)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

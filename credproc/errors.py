@@ -66,6 +66,10 @@ class ServerError(CredprocError, OSError):
         self.problem = problem
 
 
+class OutOfTimeError(ServerError):
+    """The command's time ran out before a request could be sent: no word on the server."""
+
+
 class NotACatalogError(ServerError):
     """The catalog URL does not serve a Quilt config.json."""
 

@@ -19,6 +19,9 @@ FORMAT_VERSION = 1
 # botocore refreshes 15 minutes before expiry and runs the helper again on every request when
 # handed anything shorter, so credentials are served from the store only with more left.
 MIN_SECONDS_LEFT = 20 * 60
+# Credentials are never handed out in their last seconds: a request signed with them could
+# reach AWS after they end.
+EXPIRY_MARGIN = 5
 # quilt3 renews an access token when less than this is left of it; so does this helper.
 ACCESS_TOKEN_MARGIN = 60
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -56,10 +59,16 @@ def answer_or_claim(directory: str, registry: str, until: float) -> str | None:
     when the holder lets go without storing fresh credentials, or at `until` (a
     time.monotonic() value), or where this cannot be done: the caller then goes the long way,
     which reads the store again under the lock. The store's lock() adopts a lock taken here.
+
+    Credentials stored meanwhile by another process count as its answer even with less than
+    MIN_SECONDS_LEFT, as long as they have not ended: a registry that issues short-lived
+    credentials would issue this process no longer-lived ones.
     """
     path, login = lock_path(directory, registry), login_path(directory, registry)
     if path is None or login is None or not os.path.exists(login):
         return None  # nothing to refresh: the long way says what to do
+    stale = _stored(directory, registry)
+    seen = None if stale is None else stale[0]
     try:
         import fcntl  # filelock takes the same flock() on POSIX systems
     except ImportError:
@@ -72,7 +81,7 @@ def answer_or_claim(directory: str, registry: str, until: float) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            answer = cached_answer(directory, registry)
+            answer = _answer_since(directory, registry, seen)
             if answer is None and time.monotonic() < until:
                 time.sleep(_WAIT_POLL_SECONDS)
                 continue
@@ -82,7 +91,7 @@ def answer_or_claim(directory: str, registry: str, until: float) -> str | None:
             os.close(fd)
             return None
         # Held: a refresh may have ended just before, leaving nothing to do.
-        answer = cached_answer(directory, registry)
+        answer = _answer_since(directory, registry, seen)
         if answer is not None:
             os.close(fd)
             return answer
@@ -103,6 +112,28 @@ def release_claim() -> None:
 
 def cached_answer(directory: str, registry: str, now: float | None = None) -> str | None:
     """The stored answer for `registry` if it has more than MIN_SECONDS_LEFT, else None."""
+    found = _stored(directory, registry)
+    if found is None:
+        return None
+    expires, answer = found
+    left = expires - (time.time() if now is None else now)
+    return answer if left > MIN_SECONDS_LEFT else None
+
+
+def _answer_since(directory: str, registry: str, seen: int | None) -> str | None:
+    """The stored answer if fresh, or if it replaced the one that expires at `seen` and has
+    not ended yet."""
+    found = _stored(directory, registry)
+    if found is None:
+        return None
+    expires, answer = found
+    left = expires - time.time()
+    fresh = left > MIN_SECONDS_LEFT or (expires != seen and left > EXPIRY_MARGIN)
+    return answer if fresh else None
+
+
+def _stored(directory: str, registry: str) -> tuple[int, str] | None:
+    """When the stored credentials expire, and their answer; None unless the file is whole."""
     path = login_path(directory, registry)
     if path is None:
         return None
@@ -120,7 +151,6 @@ def cached_answer(directory: str, registry: str, now: float | None = None) -> st
         expires = int(header[2])
     except ValueError:
         return None
-    left = expires - (time.time() if now is None else now)
-    if left <= MIN_SECONDS_LEFT or not (answer.endswith("}\n") and record.endswith("}\n")):
+    if not (answer.endswith("}\n") and record.endswith("}\n")):
         return None
-    return answer
+    return expires, answer

@@ -74,7 +74,12 @@ def resolve_target(
                 "--catalog https://your-catalog.example.com (or set QUILT_CATALOG_URL)"
             )
     if catalog is not None:
-        catalog = urls.catalog(catalog)
+        try:
+            catalog = urls.catalog(catalog)
+        except InvalidURLError as exc:
+            if request.catalog:
+                raise
+            raise InvalidURLError(f"QUILT_CATALOG_URL: {exc}") from None
         config_json = client.catalog_config(catalog)
         try:
             registry = urls.registry(config_json.registry)
@@ -82,9 +87,11 @@ def resolve_target(
             raise ServerError(f"GET {catalog}/config.json", f"its registryUrl: {exc}") from exc
         return Target(registry, catalog, config_json.region, f"{catalog}/code")
     registry = urls.registry(registry or "")
+    # A catalog found for this registry before stays known: it is the best fix to suggest.
     remembered = _stored(store, registry)
-    region = remembered.region if remembered else None
-    return Target(registry, None, region, f"{registry}/login")
+    if remembered is None:
+        return Target(registry, None, None, f"{registry}/login")
+    return Target(registry, remembered.catalog, remembered.region, f"{registry}/login")
 
 
 def exchange_code(target: Target, code: str, client: Client) -> Login:

@@ -15,6 +15,7 @@ from credproc.errors import (
     CredprocError,
     IncompleteTokensError,
     LoginRequiredError,
+    OutOfTimeError,
     ServerError,
     StaleAccessTokenError,
     TokenRejectedError,
@@ -27,14 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Stored credentials are still handed out during a registry outage while they have this left.
-FALLBACK_MARGIN = 5
 # With such credentials to fall back on, the registry gets this long to answer rather than the
 # whole budget: botocore runs the helper before every request once credentials near expiry.
 FALLBACK_WAIT = 10.0
-# Credentials another process fetched while this one waited are taken if they have this left,
-# even inside the 20-minute margin: a registry may issue no longer-lived ones.
-NEWLY_FETCHED_MIN_LEFT = 60
 # A refresh token the registry refused is not sent again for this long. Every AWS command would
 # otherwise present it anew, and a registry that watches for reuse may revoke the whole login.
 REJECTION_PAUSE = 300
@@ -127,6 +123,8 @@ def _refresh_or_record(
     except TokenRejectedError:
         _record(store, login, rejected_at=now)
         raise
+    except OutOfTimeError:
+        raise  # the registry was not asked; the next command may have the time to
     except CredprocError:
         if fallback:
             _record(store, login, failed_at=now)
@@ -188,18 +186,22 @@ def _with_tokens(login: Login, refresh: str, access: str | None, expires_at: flo
 
 
 def _newer(login: Login | None, seen: Credentials | None, now: float) -> Credentials | None:
-    """The stored credentials if they will do: fresh, or new since `seen` and not about to end."""
+    """The stored credentials if they will do: fresh, or new since `seen` and not yet ending.
+
+    New ones inside the 20-minute margin are as good as a refresh of this process's own
+    would be: a registry that issued them short-lived issues no longer-lived ones.
+    """
     creds = login.credentials if login is not None and login.logged_in else None
     if creds is None:
         return None
-    if _fresh(creds, now) or (creds != seen and _left(creds, now) > NEWLY_FETCHED_MIN_LEFT):
+    if _fresh(creds, now) or (creds != seen and _left(creds, now) > 0):
         return creds
     return None
 
 
 def _left(creds: Credentials, now: float) -> float:
     """How long the credentials can still be handed out; not at all in their last seconds."""
-    return creds.expiration - now - FALLBACK_MARGIN
+    return creds.expiration - now - fastpath.EXPIRY_MARGIN
 
 
 _UNHELD = {

@@ -13,13 +13,19 @@ import os
 import time
 
 from credproc import fastpath, paths, urls
-from credproc.errors import CredprocError, InvalidURLError, UsageError
+from credproc.errors import CredprocError, ExitCode, InvalidURLError, UsageError
 
 log = logging.getLogger(__name__)
 
 
 class Quilt3Error(CredprocError):
-    """quilt3's auth.json is missing, unreadable, or holds nothing for the registry."""
+    """quilt3's auth.json cannot be read."""
+
+
+class Quilt3NotLoggedInError(Quilt3Error):
+    """quilt3 holds no login for the registry: a login is required, as with nothing stored."""
+
+    exit_code = ExitCode.LOGIN_REQUIRED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +55,7 @@ def logins(path: str | None = None) -> dict[str, Quilt3Login]:
         with open(path, encoding="utf-8") as file:
             data = json.load(file)
     except FileNotFoundError:
-        raise Quilt3Error(
+        raise Quilt3NotLoggedInError(
             f"quilt3 is not logged in on this machine ({path} does not exist); "
             "run quilt3.login() first, or setup without --from-quilt3"
         ) from None
@@ -66,7 +72,7 @@ def logins(path: str | None = None) -> dict[str, Quilt3Login]:
         else:
             found[login.registry] = login
     if not found:
-        raise Quilt3Error(
+        raise Quilt3NotLoggedInError(
             f"quilt3's login {path} holds no login to a registry; run quilt3.login() first, "
             "or setup without --from-quilt3"
         )
@@ -90,7 +96,7 @@ def login_for(found: dict[str, Quilt3Login], registry: str) -> Quilt3Login:
     login = found.get(registry)
     if login is None:
         known = ", ".join(sorted(found)) or "none"
-        raise UsageError(
+        raise Quilt3NotLoggedInError(
             f"quilt3 is not logged in to {registry} (it is to: {known}); "
             "run quilt3.login() for it first, or setup without --from-quilt3"
         )

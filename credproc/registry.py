@@ -23,6 +23,7 @@ from credproc.deadline import Deadline
 from credproc.errors import (
     IncompleteTokensError,
     NotACatalogError,
+    OutOfTimeError,
     ServerError,
     StaleAccessTokenError,
     TokenRejectedError,
@@ -130,7 +131,7 @@ class Client:
     def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> requests.Response:
         left = min(self.deadline.remaining(), REQUEST_TIMEOUT)
         if left <= 0:
-            raise ServerError(endpoint, "not tried: the time allowed for this command ran out")
+            raise OutOfTimeError(endpoint, "not tried: the time allowed for this command ran out")
         started = time.monotonic()
         timeout = (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
         outcome: list[requests.Response | requests.RequestException] = []

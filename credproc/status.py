@@ -33,7 +33,7 @@ class Row:
     catalog: str | None
     login: str
     expires: str | None  # the stored credentials' expiry, RFC 3339
-    expired: bool
+    expired: bool | None  # None with no credentials stored
     problem: str | None = None
 
     def as_json(self) -> dict[str, object]:
@@ -55,7 +55,7 @@ def rows(store: Store, config: Path, now: float | None = None) -> list[Row]:
     shown = {store.path(registry) for registry in registries}
     for path in store.unreadable():
         if path not in shown:  # a record no profile names, and that names no registry
-            found.append(Row(None, "-", None, DAMAGED, None, False, f"cannot read {path}"))
+            found.append(Row(None, "-", None, DAMAGED, None, None, f"cannot read {path}"))
     return found
 
 
@@ -63,9 +63,9 @@ def _row(store: Store, registry: str, now: float) -> Row:
     try:
         login = store.load(registry)
     except StoreError as exc:
-        return Row(None, registry, None, DAMAGED, None, False, str(exc))
+        return Row(None, registry, None, DAMAGED, None, None, str(exc))
     if login is None:
-        return Row(None, registry, None, MISSING, None, False)
+        return Row(None, registry, None, MISSING, None, None)
     creds = login.credentials if login.logged_in else None
     state, problem = (LOGGED_IN, None) if login.logged_in else (LOGGED_OUT, None)
     if login.logged_in and login.rejected_at:
@@ -77,7 +77,7 @@ def _row(store: Store, registry: str, now: float) -> Row:
         catalog=login.catalog,
         login=state,
         expires=creds.expiration_rfc3339 if creds else None,
-        expired=creds is not None and creds.expiration <= now,
+        expired=None if creds is None else creds.expiration <= now,
         problem=problem,
     )
 

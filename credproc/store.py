@@ -281,6 +281,7 @@ class Store:
         self._ensure_directory()
         lock = filelock.FileLock(path, mode=0o600)
         started = time.monotonic()
+        waiting = False
         while True:
             try:
                 lock.acquire(
@@ -288,6 +289,9 @@ class Store:
                     poll_interval=_LOCK_POLL_SECONDS,
                 )
             except filelock.Timeout:
+                if not waiting:
+                    waiting = True
+                    log.debug("waiting for %s: another process holds it", path)
                 if unless is not None and unless():
                     log.debug("no need to wait for %s any more", path)
                     return None

@@ -95,6 +95,12 @@ CASES = [
     ),
     pytest.param(
         "quilt",
+        "[profile quilt]\nregion =\noutput = json\n",
+        f"[profile quilt]\nregion = us-east-1\noutput = json\ncredential_process = {CP}\n",
+        id="empty-region-is-no-region",
+    ),
+    pytest.param(
+        "quilt",
         "[profile quilt]\ns3 =\n  max_concurrent_requests = 20\n  # tuned\n"
         "  addressing_style = path\ncredential_process = /old\n",
         "[profile quilt]\ns3 =\n  max_concurrent_requests = 20\n  # tuned\n"
@@ -285,7 +291,7 @@ def test_botocore_reads_what_we_wrote(
     kept = old["profiles"].pop(profile, {})
     written = new["profiles"].pop(profile)
     assert written["credential_process"] == CP
-    assert written["region"] == kept.get("region", "us-east-1")
+    assert written["region"] == (kept.get("region") or "us-east-1")
     for key in SETTINGS:
         kept.pop(key, None)
         written.pop(key)

@@ -27,19 +27,25 @@ SETUPS = 5
 
 
 @pytest.mark.parametrize(
-    ("access_token_ttl", "token_requests"),
+    ("access_token_ttl", "credentials_ttl", "token_requests"),
     [
-        pytest.param(30, 1, id="access-token-within-60-s-too"),
-        pytest.param(3600, 0, id="only-credentials-stale"),
+        pytest.param(30, 3600, 1, id="access-token-within-60-s-too"),
+        pytest.param(3600, 3600, 0, id="only-credentials-stale"),
+        # Each new answer is as short as the last: a waiter takes another's, never asks again.
+        pytest.param(3600, 60, 0, id="registry-issues-only-short-lived-ones"),
     ],
 )
 def test_a_burst_of_calls_makes_one_refresh(
-    standin: StandinCatalog, home: FakeHome, access_token_ttl: int, token_requests: int
+    standin: StandinCatalog,
+    home: FakeHome,
+    access_token_ttl: int,
+    credentials_ttl: int,
+    token_requests: int,
 ) -> None:
     standin.configure(credentials_ttl=STALE_TTL, access_token_ttl=access_token_ttl)
     login(standin, home)
     stale = home.stored(standin.registry_url).credentials
-    standin.configure(credentials_ttl=3600, access_token_ttl=3600)
+    standin.configure(credentials_ttl=credentials_ttl, access_token_ttl=3600)
     standin.reset_stats()
     # The first refresh holds the lock long enough for every other process to queue behind it.
     standin.set_fault("credentials", "slow:0.5", times=1)
@@ -85,6 +91,17 @@ def test_the_wait_for_a_held_lock_is_bounded(
     if returncode == 0:
         assert result.stderr.startswith("quilt-credproc: warning: ")
     assert standin.stats()["token_requests"] == standin.stats()["credentials_requests"] == 0
+
+
+def test_verbose_says_when_it_waits_for_the_lock(standin: StandinCatalog, home: FakeHome) -> None:
+    login(standin, home)
+    set_credentials_expiry(home, standin.registry_url, STALE_TTL)
+    lock_path = home.store.lock_path(standin.registry_url)
+    home.env["QUILT_CREDPROC_TIMEOUT"] = "1"
+    with filelock.FileLock(lock_path, timeout=0):
+        result = home.run("--verbose", "--registry", standin.registry_url)
+    assert result.returncode == 0, result.stderr
+    assert f"waiting for {lock_path}: another process holds it" in result.stderr
 
 
 def test_setup_during_a_stream_of_refreshes_loses_nothing(

@@ -67,6 +67,7 @@ def test_exec_passes_stdin_and_stdout_through(standin: StandinCatalog, home: Fak
         pytest.param(["no-such-command-here"], 127, "no such command", id="not-found"),
         pytest.param(["{tmp}/notes.txt"], 126, "not executable", id="not-executable"),
         pytest.param([], 2, "no command to run", id="missing"),
+        pytest.param([""], 127, "cannot run '': no such command", id="empty-name"),
     ],
 )
 def test_exec_that_cannot_start(
@@ -89,6 +90,17 @@ def test_exec_with_a_profile_that_is_not_ours(home: FakeHome) -> None:
     result = home.run("exec", "--profile", "nope", "--", "true")
     assert result.returncode == 3
     assert "quilt-credproc setup --profile nope --catalog URL" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["exec", "env"])
+@pytest.mark.parametrize("profile", ["", "two words"])
+def test_a_profile_name_no_config_can_hold_is_a_usage_error(
+    home: FakeHome, command: str, profile: str
+) -> None:
+    result = home.run(command, "--profile", profile, *(["--", "true"] if command == "exec" else []))
+    assert result.returncode == 2
+    assert "profile name" in result.stderr and result.stderr.count("\n") == 1
+    assert "setup" not in result.stderr, "no fix that setup itself would refuse"
 
 
 def test_exec_without_a_login(standin: StandinCatalog, home: FakeHome) -> None:

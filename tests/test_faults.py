@@ -233,6 +233,19 @@ def test_after_a_failure_the_registry_is_left_alone_a_while(user: User) -> None:
     assert_recovers(user)
 
 
+def test_running_out_of_time_before_asking_is_no_failure_of_the_registry(user: User) -> None:
+    logged_in(user, credentials_ttl=STALE_TTL)
+    user.standin.reset_stats()
+    user.home.env["QUILT_CREDPROC_TIMEOUT"] = "0.001"  # gone before a request can be sent
+    for _ in range(2):
+        result = user.fetch(verbose=False)
+        assert result.returncode == 0, result.stderr
+        assert "not tried: the time allowed for this command ran out" in result.stderr
+    del user.home.env["QUILT_CREDPROC_TIMEOUT"]
+    assert user.standin.stats()["credentials_requests"] == 0
+    assert_recovers(user)  # at once: no pause after a failure that was not the registry's
+
+
 def test_with_credentials_to_fall_back_on_a_hung_registry_costs_seconds(user: User) -> None:
     logged_in(user, credentials_ttl=STALE_TTL)
     user.standin.set_fault("credentials", "hang")  # and the default time budget, 55 s

@@ -78,7 +78,7 @@ def test_one_quilt3_login_needs_no_catalog(standin: StandinCatalog, home: FakeHo
 def test_quilt3_logged_in_elsewhere(standin: StandinCatalog, home: FakeHome) -> None:
     write_auth(home, {"https://other.example.com": quilt3_login(standin)})
     status, stderr = setup(home, "--catalog", standin.catalog_url)
-    assert status == 2
+    assert status == 3
     assert f"quilt3 is not logged in to {standin.registry_url}" in stderr
     assert "https://other.example.com" in stderr
     assert not home.aws_config.exists()
@@ -86,7 +86,7 @@ def test_quilt3_logged_in_elsewhere(standin: StandinCatalog, home: FakeHome) -> 
 
 def test_quilt3_not_logged_in_at_all(standin: StandinCatalog, home: FakeHome) -> None:
     status, stderr = setup(home, "--catalog", standin.catalog_url)
-    assert status == 1
+    assert status == 3
     assert "quilt3 is not logged in on this machine" in stderr
     assert "run quilt3.login() first" in stderr
     assert not home.aws_config.exists()
@@ -132,5 +132,5 @@ def test_several_quilt3_logins_need_a_choice(standin: StandinCatalog, home: Fake
 def test_a_quilt3_file_with_no_usable_login(standin: StandinCatalog, home: FakeHome) -> None:
     write_auth(home, {"not a url": {"refresh_token": 1}})
     status, stderr = setup(home, "--catalog", standin.catalog_url)
-    assert status == 1
+    assert status == 3
     assert "holds no login to a registry" in stderr

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +74,14 @@ def test_catalog_from_the_environment(standin: StandinCatalog, home: FakeHome) -
     assert standin.registry_url in home.aws_config.read_text()
 
 
+def test_a_bad_catalog_from_the_environment_is_said_to_be_from_there(home: FakeHome) -> None:
+    home.env["QUILT_CATALOG_URL"] = "ftp://catalog.example.com"
+    result = home.run("setup", "--no-browser")
+    assert result.returncode == 2
+    assert result.stderr.startswith("quilt-credproc: QUILT_CATALOG_URL: ")
+    assert result.stderr.count("\n") == 1
+
+
 def test_setup_again_remembers_the_catalog_of_the_profile(
     standin: StandinCatalog, home: FakeHome
 ) -> None:
@@ -88,6 +100,26 @@ def test_setup_with_only_a_registry_uses_its_login_page(
     assert result.returncode == 0, result.stderr
     assert f"{standin.registry_url}/login" in result.stderr
     assert home.run("--registry", standin.registry_url).returncode == 0
+
+
+def test_setup_through_the_registry_keeps_the_catalog_found_before(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    login(standin, home)
+    result = home.run(
+        "setup",
+        "--registry",
+        standin.registry_url,
+        "--profile",
+        "other",
+        "--no-browser",
+        input=standin.issue_code(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert home.stored(standin.registry_url).catalog == standin.catalog_url
+    assert home.run("logout", "--profile", "other").returncode == 0
+    result = home.run("--registry", standin.registry_url)
+    assert f"setup --profile quilt --catalog {standin.catalog_url}" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -141,24 +173,53 @@ def test_catalog_urls_with_a_path_mean_the_catalog(
     assert [record["catalog"] for record in stored] == [standin.catalog_url]
 
 
-@pytest.mark.parametrize("damage", ["unreadable-file", "read-only-folder"])
+@contextlib.contextmanager
+def _protected(home: FakeHome, damage: str) -> Iterator[FakeHome]:
+    """The AWS config made unwritable to setup one way or another, for as long as this lasts;
+    the user to run setup as."""
+    config, folder = home.aws_config, home.aws_config.parent
+    if damage in ("unreadable-file", "read-only-folder"):  # bind only users without privileges
+        target, mode = (config, 0o000) if damage == "unreadable-file" else (folder, 0o500)
+        target.chmod(mode)
+        try:
+            yield home.without_privileges()
+        finally:
+            target.chmod(0o600 if target == config else 0o700)
+        return
+    flag = {"immutable": "i", "append-only": "a"}[damage]  # bind root too; a mode allows it
+    if shutil.which("chattr") is None:
+        pytest.skip("no chattr here")
+    marked = subprocess.run(["chattr", f"+{flag}", str(config)], capture_output=True, check=False)
+    if marked.returncode != 0:  # not root, or a file system without these attributes
+        pytest.skip(f"chattr +{flag} is not possible here: {marked.stderr.decode().strip()}")
+    try:
+        yield home
+    finally:
+        subprocess.run(["chattr", f"-{flag}", str(config)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("unreadable-file", "Permission denied"),
+        ("read-only-folder", "no permission"),
+        ("immutable", "Operation not permitted"),
+        ("append-only", "Operation not permitted"),
+    ],
+)
 def test_a_config_it_may_not_touch_is_refused_before_the_code(
-    standin: StandinCatalog, home: FakeHome, damage: str
+    standin: StandinCatalog, home: FakeHome, damage: str, reason: str
 ) -> None:
     home.aws_config.parent.mkdir()
     home.aws_config.write_text("[default]\nregion = eu-west-1\n")
-    target = home.aws_config if damage == "unreadable-file" else home.aws_config.parent
-    target.chmod(0o000 if damage == "unreadable-file" else 0o500)
-    try:
-        result = home.without_privileges().run(
+    with _protected(home, damage) as user:
+        result = user.run(
             "setup", "--catalog", standin.catalog_url, "--no-browser", input=standin.issue_code()
         )
-    finally:
-        target.chmod(0o600 if damage == "unreadable-file" else 0o700)
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1].startswith("quilt-credproc: cannot ")
-    assert str(target) in result.stderr
-    assert "Permission denied" in result.stderr or "no permission" in result.stderr
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith("quilt-credproc: cannot ") and reason in line
+    assert str(home.aws_config if damage != "read-only-folder" else home.aws_config.parent) in line
     assert home.aws_config.read_text() == "[default]\nregion = eu-west-1\n"
     assert standin.stats()["token_requests"] == 0, "the code was not spent"
 

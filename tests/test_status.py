@@ -92,7 +92,9 @@ def test_logging_out_of_one_catalog_leaves_the_other_working(
     refused = home.run("--registry", other.registry_url)
     assert refused.returncode == 3
     assert f"quilt-credproc setup --profile work --catalog {other.catalog_url}" in refused.stderr
-    assert [row["login"] for row in status(home)] == ["logged in", "logged out"]
+    rows = status(home)
+    assert [row["login"] for row in rows] == ["logged in", "logged out"]
+    assert [row["expired"] for row in rows] == [False, None], "no credentials, no verdict"
     # The profile stays, and setup remembers its catalog: no --catalog needed.
     config = home.aws_config.read_text()
     again = home.run("setup", "--profile", "work", "--no-browser", input=other.issue_code())
@@ -100,6 +102,17 @@ def test_logging_out_of_one_catalog_leaves_the_other_working(
     assert f"{other.catalog_url}/code" in again.stderr
     assert home.aws_config.read_text() == config
     assert fetch(home, other) == 0
+
+
+def test_logout_of_a_shared_login_names_one_setup(standin: StandinCatalog, home: FakeHome) -> None:
+    for profile in ("quilt", "second", "third"):
+        login(standin, home, profile=profile)
+    result = home.run("logout", "--profile", "second")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"Logged out of {standin.registry_url} (used by 3 profiles). "
+        "To log in again: quilt-credproc setup --profile second\n"
+    )
 
 
 def test_logout_forgets_every_secret(standin: StandinCatalog, home: FakeHome) -> None:
