@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PROMPT = "Enter the code from the webpage: "
 # Far more than any refresh token; a longer "code" is something else pasted by mistake.
 MAX_CODE_CHARS = 8192
+_CATALOG_VAR = "QUILT_CATALOG_URL"  # setup's catalog when none is named
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +63,12 @@ def resolve_target(
     default_registry: str | None = None,
 ) -> Target:
     """Where to log in: the catalog or registry named, else the one the profile remembers."""
-    catalog = request.catalog or environ.get("QUILT_CATALOG_URL") or None
-    registry = request.registry
+    catalog, registry = request.catalog, request.registry
+    # What the command line names comes first; an empty one there is a mistake to report,
+    # while an empty variable is as good as none.
+    from_environment = catalog is None and registry is None and bool(environ.get(_CATALOG_VAR))
+    if from_environment:
+        catalog = environ[_CATALOG_VAR]
     if catalog is None and registry is None:
         registry = profiles.registry_of_profile(config, request.profile) or default_registry
         remembered = _stored(store, registry) if registry else None
@@ -77,9 +82,9 @@ def resolve_target(
         try:
             catalog = urls.catalog(catalog)
         except InvalidURLError as exc:
-            if request.catalog:
+            if not from_environment:
                 raise
-            raise InvalidURLError(f"QUILT_CATALOG_URL: {exc}") from None
+            raise InvalidURLError(f"{_CATALOG_VAR}: {exc}") from None
         config_json = client.catalog_config(catalog)
         try:
             registry = urls.registry(config_json.registry)

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# With such credentials to fall back on, the registry gets this long to answer rather than the
+# With such credentials to fall back on, a credentials request gets this long rather than the
 # whole budget: botocore runs the helper before every request once credentials near expiry.
+# A token request always gets the whole budget: the registry may rotate the refresh token
+# after the helper stops waiting, and the stored one would then be dead.
 FALLBACK_WAIT = 10.0
 # A refresh token the registry refused is not sent again for this long. Every AWS command would
 # otherwise present it anew, and a registry that watches for reuse may revoke the whole login.
@@ -77,8 +79,7 @@ def credentials_for(
             if not held:  # refreshed_meanwhile() saw new ones; only a logout takes them away
                 raise LoginRequiredError("not logged in to " + registry, fix_command(None))
             usable = login.credentials is not None and _left(login.credentials, clock()) > 0
-            budget = Deadline(min(deadline.remaining(), FALLBACK_WAIT)) if usable else deadline
-            return _refresh_or_record(login, store, lambda: connect(budget), clock, usable)
+            return _refresh_or_record(login, store, lambda: connect(deadline), clock, usable)
     except TokenRejectedError as exc:
         fix = fix_command(login)
         failure: CredprocError = LoginRequiredError(
@@ -119,7 +120,7 @@ def _refresh_or_record(
         since, until = _clock_time(login.failed_at), _clock_time(login.failed_at + FAILURE_PAUSE)
         raise ServerError(login.registry, f"failed at {since}; next try after {until}")
     try:
-        return _refresh(login, store, connect(), clock)
+        return _refresh(login, store, connect(), clock, FALLBACK_WAIT if fallback else None)
     except TokenRejectedError:
         _record(store, login, rejected_at=now)
         raise
@@ -143,19 +144,34 @@ def _clock_time(moment: float) -> str:
     return time.strftime("%H:%M:%SZ", time.gmtime(moment))
 
 
-def _refresh(login: Login, store: Store, client: Client, clock: Callable[[], float]) -> Credentials:
+def _refresh(
+    login: Login,
+    store: Store,
+    client: Client,
+    clock: Callable[[], float],
+    credentials_wait: float | None,
+) -> Credentials:
+    """New credentials, renewing the access token first if due; a credentials request gets
+    at most `credentials_wait` seconds (None: the whole budget)."""
+
+    def fetch(token: str) -> Credentials:
+        quick = client
+        if credentials_wait is not None:
+            quick = client.within(Deadline(min(client.deadline.remaining(), credentials_wait)))
+        return quick.credentials(login.registry, token)
+
     token = login.access_token
     renewed = token is None or login.access_expires_at - clock() < fastpath.ACCESS_TOKEN_MARGIN
     if renewed or token is None:
         login, token = _renew_access_token(login, store, client)
     try:
-        creds = client.credentials(login.registry, token)
+        creds = fetch(token)
     except StaleAccessTokenError:
         if renewed:
             raise
         log.debug("the access token was refused; renewing it once and retrying")
         login, token = _renew_access_token(login, store, client)
-        creds = client.credentials(login.registry, token)
+        creds = fetch(token)
     store.save(dataclasses.replace(login, credentials=creds, failed_at=0.0))
     log.debug("new credentials expire at %s", creds.expiration_rfc3339)
     return creds

@@ -63,6 +63,10 @@ class Client:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
 
+    def within(self, deadline: Deadline) -> Client:
+        """The same session, bound by another deadline."""
+        return Client(deadline, self.session)
+
     def catalog_config(self, catalog: str) -> CatalogConfig:
         endpoint = f"GET {catalog}/config.json"
         try:

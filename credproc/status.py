@@ -112,7 +112,7 @@ def registries_to_forget(
     if found is None:
         raise UsageError(
             f"profile {name!r} in {config} does not get its credentials from quilt-credproc; "
-            "name it with --profile, or use --registry URL or --all"
+            "name one that does with --profile, or use --registry URL or --all"
         )
     return [found]
 

@@ -256,6 +256,19 @@ def test_with_credentials_to_fall_back_on_a_hung_registry_costs_seconds(user: Us
     assert FALLBACK_WAIT - 1 < waited < FALLBACK_WAIT + 5, f"waited {waited:.1f} s"
 
 
+def test_a_slow_token_renewal_is_waited_for_even_with_credentials_to_fall_back_on(
+    user: User,
+) -> None:
+    # Given up on, the registry would rotate the refresh token anyway and the login would die.
+    logged_in(user, credentials_ttl=STALE_TTL, access_token_ttl=30)
+    user.standin.configure(credentials_ttl=3600)
+    user.standin.set_fault("token", f"slow:{FALLBACK_WAIT + 1.5}", times=1)
+    result = user.fetch(verbose=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "new credentials, not a fallback"
+    assert_recovers(user)
+
+
 def test_a_refused_refresh_token_means_login_required(user: User) -> None:
     logged_in(user, credentials_ttl=UNUSABLE_TTL, access_token_ttl=30)
     user.standin.reset_stats()

@@ -74,6 +74,18 @@ def test_catalog_from_the_environment(standin: StandinCatalog, home: FakeHome) -
     assert standin.registry_url in home.aws_config.read_text()
 
 
+def test_the_command_line_comes_before_the_environment(
+    standin: StandinCatalog, home: FakeHome
+) -> None:
+    home.env["QUILT_CATALOG_URL"] = "https://catalog.invalid"
+    result = home.run(
+        "setup", "--registry", standin.registry_url, "--no-browser", input=standin.issue_code()
+    )
+    assert result.returncode == 0, result.stderr
+    empty = home.run("setup", "--catalog", "", "--no-browser")
+    assert (empty.returncode, empty.stderr) == (2, "quilt-credproc: the catalog URL is empty\n")
+
+
 def test_a_bad_catalog_from_the_environment_is_said_to_be_from_there(home: FakeHome) -> None:
     home.env["QUILT_CATALOG_URL"] = "ftp://catalog.example.com"
     result = home.run("setup", "--no-browser")
